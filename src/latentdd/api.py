@@ -1,0 +1,144 @@
+"""The Python API: the same verbs as the command line, for notebooks and scripts.
+
+>>> from latentdd import api
+>>> cfg = api.build_config({"dataset": "mnist", "data_dir": "../shared/datasets", "ipc": 10,
+...                         "preset": "cpu-small", "out": "runs/mnist-dm"})
+>>> run = api.distill(cfg)
+>>> metrics = api.evaluate(run)
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .augment import make_dsa
+from .config import DistillConfig, build_config
+from .data import load_dataset
+from .device import resolve_device
+from .engine import RunDir
+from .engine import distill as _distill
+from .errors import UserError
+from .evaluate import evaluate_random_baseline, evaluate_synset, format_table, get_protocol
+from .fileio import atomic_write_json
+from .synth.io import SavedSynset, load_synset
+
+log = logging.getLogger("latentdd")
+
+__all__ = ["build_config", "distill", "evaluate", "format_metrics", "load_dataset", "resume", "train_prior"]
+
+
+def distill(cfg: DistillConfig, *, progress: bool = True) -> Path:
+    """Distill per ``cfg`` into ``cfg.out``; returns the run folder."""
+    return _distill(cfg, progress=progress)
+
+
+def resume(run_dir: str | Path, *, progress: bool = True) -> Path:
+    """Continue an interrupted run from its last checkpoint, exactly as configured."""
+    run = RunDir.existing(run_dir)
+    cfg = run.config()
+    cfg.out = str(run.path)
+    return _distill(cfg, resume=True, progress=progress)
+
+
+def _locate(target: str | Path) -> tuple[SavedSynset, RunDir | None, DistillConfig | None, Path]:
+    p = Path(target)
+    if p.is_dir():
+        run = RunDir.existing(p)
+        synset_path = run.file(RunDir.SYNSET)
+        if not synset_path.is_file():
+            raise UserError(f"run {str(p)!r} has no synthetic set yet; finish it with `latentdd distill --resume {p}`")
+        return load_synset(synset_path), run, run.config(), run.file(RunDir.METRICS)
+    if not p.exists():
+        raise UserError(f"{str(p)!r} does not exist; pass a run folder or a synset.safetensors file")
+    return load_synset(p), None, None, p.with_name(p.stem + ".metrics.json")
+
+
+def evaluate(
+    target: str | Path,
+    *,
+    protocol: str | None = None,
+    models: list[str] | None = None,
+    runs: int | None = None,
+    epochs: int | None = None,
+    baseline: bool | None = None,
+    data_dir: str | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train fresh networks on the synthetic set and report test accuracy (writes metrics.json)."""
+    saved, run, cfg, metrics_path = _locate(target)
+    meta = saved.meta
+    overrides: dict[str, Any] = {}
+    pick = [(models, "eval_models", "models"), (runs, "eval_runs", "runs"), (epochs, "eval_epochs", "epochs")]
+    for given, cfg_key, proto_key in pick:
+        value = given if given is not None else (getattr(cfg, cfg_key) if cfg else None)
+        if value is not None:
+            overrides[proto_key] = value
+    proto = get_protocol(protocol or (cfg.eval_protocol if cfg else "quick"), **overrides)
+    if baseline is None:
+        baseline = cfg.eval_baseline if cfg else True
+    dataset = meta.get("dataset")
+    if not dataset:
+        raise UserError(f"{target} does not say which dataset it was distilled from; it was not made by latentdd")
+    splits = load_dataset(dataset, data_dir or (cfg.data_dir if cfg else None), image_size=saved.images.shape[-1])
+    if list(splits.test.classes) != list(saved.classes):
+        raise UserError(f"the synthetic set's classes differ from the dataset {dataset!r} found; check --data-dir")
+    dev = resolve_device(device or (cfg.device if cfg else "auto"))
+    first_seed = seed if seed is not None else (cfg.seed if cfg else 0)
+    dsa = make_dsa(proto.dsa_strategy, digits=splits.digits)
+    common = dict(models=proto.models, protocol=proto, seed=first_seed, dsa=dsa, device=dev,
+                  distill_model=meta.get("model", "convnet"), progress=progress)
+    base = None
+    if baseline:
+        base = evaluate_random_baseline(splits.train, splits.test, saved.ipc, **common)
+    metrics = evaluate_synset(saved.images.to(dev), saved.labels.to(dev), splits.test, baseline=base, **common)
+    metrics.update({
+        "dataset": dataset, "ipc": saved.ipc, "method": meta.get("method"), "space": meta.get("space"),
+        "layer": meta.get("layer"), "distill_model": meta.get("model", "convnet"),
+    })
+    atomic_write_json(metrics_path, metrics)
+    return metrics
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    return format_table(metrics)
+
+
+def train_prior(
+    dataset: str,
+    out: str | Path,
+    *,
+    data_dir: str | None = None,
+    epochs: float | None = None,
+    steps: int | None = None,
+    image_size: int | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    license_text: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Train the built-in conditional generator on ``dataset`` and write a prior file."""
+    from .priors.io import save_prior
+    from .priors.train import train_prior as _train
+
+    splits = load_dataset(dataset, data_dir, image_size=image_size)
+    kwargs: dict[str, Any] = {}
+    if epochs is not None:
+        kwargs["epochs"] = epochs
+    if steps is not None:
+        kwargs["steps"] = steps
+    prior, record = _train(splits.train, seed=seed, device=str(resolve_device(device)), out=str(out),
+                           progress=progress, **kwargs)
+    record.update({
+        "dataset": {"name": dataset, "source": splits.source, "sha256": splits.info.get("sha256"),
+                    "n_train": len(splits.train)},
+        "source": f"latentdd prior train --dataset {dataset} --seed {seed}",
+        "license": license_text or "not declared",
+    })
+    save_prior(prior.to(torch.device("cpu")), out, record)
+    return Path(out)

@@ -1,0 +1,142 @@
+"""The ``latentdd`` command: thin over the Python API (:mod:`latentdd.api`)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from .. import api
+from ..config import build_config
+from ..errors import UserError
+from .options import parse_extra_flags
+
+EXTRA = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": ["-h", "--help"]}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="latentdd")
+@click.option("-v", "--verbose", is_flag=True, help="Log more detail.")
+def cli(verbose: bool) -> None:
+    """Dataset distillation with deep generative priors (GLaD): DM in pixel or latent space."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+
+
+@cli.command(context_settings=EXTRA)
+@click.option("--dataset", help="mnist, fashion-mnist, cifar10, cifar100, svhn, embedded, folder:PATH")
+@click.option("--data-dir", help="Folder with the data (torchvision root or npz folders like ../shared/datasets).")
+@click.option("--method", help="Distillation objective: dm.")
+@click.option("--space", type=click.Choice(["pixel", "latent"]), help="Optimize pixels or a generator's latents.")
+@click.option("--prior", help="Prior file (latentdd prior train) or 'random'; latent space only.")
+@click.option("--layer", type=int, help="Generator layer k to split at (latent space).")
+@click.option("--ipc", type=int, help="Images per class.")
+@click.option("--iterations", type=int, help="Distillation iterations.")
+@click.option("--preset", help="paper (published settings, default) or cpu-small (PROTOCOL.md budgets).")
+@click.option("--config", "config_file", type=click.Path(), help="YAML file of settings.")
+@click.option("--seed", type=int, help="Seed for everything random.")
+@click.option("--device", help="auto, cpu, cuda, cuda:N.")
+@click.option("--out", help="Run folder to create.")
+@click.option("--resume", "resume_dir", help="Continue the run in this folder.")
+@click.option("--eval/--no-eval", "do_eval", default=True, help="Evaluate the synthetic set when done.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.pass_context
+def distill(ctx: click.Context, config_file: str | None, resume_dir: str | None, do_eval: bool, quiet: bool,
+            **options: object) -> None:
+    """Distill a dataset into a few synthetic images per class.
+
+    Any other setting can be passed as --name value (e.g. --lr-img 1 --batch-real 64);
+    see `config.yaml` of a run for the full list.
+    """
+    extra = parse_extra_flags(ctx.args)
+    if resume_dir:
+        given = {k: v for k, v in {**options, **extra}.items() if v is not None}
+        if given or config_file:
+            raise UserError("--resume continues a run exactly as configured; drop the other settings")
+        run = api.resume(resume_dir, progress=not quiet)
+    else:
+        cfg = build_config({**options, **extra}, config_file)
+        run = api.distill(cfg, progress=not quiet)
+    click.echo(f"synthetic set: {run / 'synset.safetensors'}")
+    if do_eval:
+        metrics = api.evaluate(run, progress=not quiet)
+        click.echo(api.format_metrics(metrics))
+
+
+@cli.command()
+@click.argument("target")
+@click.option("--models", help="Comma-separated architectures, e.g. convnet,alexnet,vgg11,resnet18,vit.")
+@click.option("--runs", type=int, help="Networks trained per architecture.")
+@click.option("--epochs", type=int, help="Training epochs per network.")
+@click.option("--protocol", help="Evaluation protocol: quick, cpu-small, paper.")
+@click.option("--baseline/--no-baseline", default=None, help="Also evaluate a random real subset at the same IPC.")
+@click.option("--data-dir", help="Where the dataset of the set lives (if not the run's).")
+@click.option("--seed", type=int, help="First seed (runs use seed, seed+1, ...).")
+@click.option("--device", help="auto, cpu, cuda.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def evaluate(target: str, models: str | None, runs: int | None, epochs: int | None, protocol: str | None,
+             baseline: bool | None, data_dir: str | None, seed: int | None, device: str | None, quiet: bool) -> None:
+    """Train fresh networks on a synthetic set (RUN_DIR or SYNSET_FILE) and report test accuracy."""
+    metrics = api.evaluate(
+        target, protocol=protocol, models=models.split(",") if models else None, runs=runs, epochs=epochs,
+        baseline=baseline, data_dir=data_dir, seed=seed, device=device, progress=not quiet,
+    )
+    click.echo(api.format_metrics(metrics))
+
+
+@cli.group()
+def prior() -> None:
+    """Generative priors."""
+
+
+@prior.command("train")
+@click.option("--dataset", required=True, help="Dataset name, as for distill.")
+@click.option("--data-dir", help="Folder with the data.")
+@click.option("--out", required=True, help="Prior file to write (.safetensors).")
+@click.option("--epochs", type=float, help="Passes over the training set (fractions allowed).")
+@click.option("--steps", type=int, help="Generator steps (overrides --epochs).")
+@click.option("--image-size", type=int, help="Train at this resolution (default: the data's).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--license", "license_text", default=None, help="License you declare for the prior (provenance).")
+@click.option("--quiet", is_flag=True)
+def prior_train(dataset: str, data_dir: str | None, out: str, epochs: float | None, steps: int | None,
+                image_size: int | None, seed: int, device: str, license_text: str | None, quiet: bool) -> None:
+    """Train the built-in class-conditional generator (GAN) on a dataset."""
+    path = api.train_prior(dataset, out, data_dir=data_dir, epochs=epochs, steps=steps, image_size=image_size,
+                           seed=seed, device=device, license_text=license_text, progress=not quiet)
+    click.echo(f"prior: {path}")
+
+
+@cli.command()
+@click.option("--out", default="latentdd-demo", show_default=True, help="Folder for the demo's runs.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--quiet", is_flag=True)
+def demo(out: str, device: str, quiet: bool) -> None:
+    """End to end on the embedded dataset, offline: prior, DM in pixel and latent space, evaluation."""
+    from ..demo import run_demo
+
+    click.echo(run_demo(out, device=device, progress=not quiet))
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        rc = cli.main(args=argv, prog_name="latentdd", standalone_mode=False)
+    except UserError as e:
+        click.echo(f"latentdd: error: {e}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("latentdd: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("latentdd: interrupted; a distill run continues with `latentdd distill --resume RUN_DIR`",
+                   err=True)
+        sys.exit(130)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""One flat, typed config for a distillation run.
+
+Everything a run needs to be repeated lives here and is written to ``config.yaml``.
+Values are resolved in this order (later wins): field defaults -> the preset of the
+method (published settings, or the ``cpu-small`` budgets of PROTOCOL.md) -> the
+``--config`` YAML file -> command-line flags.  Any field can be set on the command line
+as ``--field-name value`` and in YAML as ``field_name: value``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UserError
+
+
+@dataclass
+class DistillConfig:
+    # what to distill
+    dataset: str = "embedded"
+    data_dir: str | None = None
+    image_size: int | None = None
+    ipc: int = 10
+    # how
+    method: str = "dm"
+    space: str = "pixel"
+    prior: str | None = None  # prior file, or "random"; latent space only
+    layer: int = 1
+    preset: str = "paper"  # "paper" (published settings) or "cpu-small" (PROTOCOL.md budgets)
+    iterations: int = 20000
+    init: str = "real"  # pixel space: "real" or "noise"
+    # distillation network
+    model: str = "convnet"
+    # optimizer of the synthetic tensors (SGD, as the DM/GLaD code)
+    lr_img: float = 1.0  # pixels
+    lr_feat: float = 10.0  # GLaD: intermediate feature map
+    lr_latent: float = 0.01  # GLaD: latent code w
+    momentum: float = 0.5
+    # objective
+    batch_real: int = 256
+    dsa: bool = True
+    dsa_strategy: str = "color_crop_cutout_flip_scale_rotate"
+    # engine
+    seed: int = 0
+    device: str = "auto"
+    checkpoint_every: int = 100
+    decode_chunk: int = 64  # latent space: images decoded per chunk (memory flat in IPC)
+    # evaluation after distilling
+    eval_protocol: str = "quick"
+    eval_models: list[str] | None = None
+    eval_runs: int | None = None
+    eval_epochs: int | None = None
+    eval_baseline: bool = True
+    # bookkeeping
+    out: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+# Published settings: DM (Zhao & Bilen, WACV 2023): SGD lr 1 (pixels), momentum 0.5,
+# 20k iterations, 256 real images per class, DSA on, init from real images.
+# GLaD (Cazenavette et al., CVPR 2023) with DM: lr 10 on the feature map, 0.01 on w.
+# cpu-small (PROTOCOL.md): DM 500 iterations, 64 real images per class.
+PRESETS: dict[tuple[str, str], dict[str, Any]] = {
+    ("dm", "paper"): {"iterations": 20000, "batch_real": 256, "lr_img": 1.0, "lr_feat": 10.0, "lr_latent": 0.01},
+    ("dm", "cpu-small"): {"iterations": 500, "batch_real": 64, "lr_img": 1.0, "lr_feat": 10.0, "lr_latent": 0.01},
+}
+
+
+def _coerce(name: str, tp: Any, value: Any) -> Any:
+    """Turn a YAML/CLI value into the field's type, or raise a UserError naming the flag."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        tp = next(a for a in args if a is not type(None))
+        origin = typing.get_origin(tp)
+    try:
+        if tp is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError
+            return bool(value)
+        if tp is int:
+            if isinstance(value, float) and not value.is_integer():
+                raise ValueError
+            return int(value)
+        if tp is float:
+            return float(value)
+        if origin is list:
+            if isinstance(value, str):
+                return [v.strip() for v in value.split(",") if v.strip()]
+            return [str(v) for v in value]
+        if origin is dict:
+            return dict(value)
+        return str(value) if value is not None else None
+    except (TypeError, ValueError):
+        flag = "--" + name.replace("_", "-")
+        raise UserError(f"{flag} expects {getattr(tp, '__name__', tp)}, got {value!r}") from None
+
+
+def _field_types() -> dict[str, Any]:
+    hints = typing.get_type_hints(DistillConfig)
+    return {f.name: hints[f.name] for f in fields(DistillConfig)}
+
+
+def apply_overrides(cfg: DistillConfig, overrides: dict[str, Any], source: str) -> DistillConfig:
+    types_ = _field_types()
+    for key, value in overrides.items():
+        name = key.replace("-", "_")
+        if name not in types_:
+            known = ", ".join("--" + n.replace("_", "-") for n in types_ if n != "extra")
+            raise UserError(f"unknown setting {key!r} in {source}; known settings: {known}")
+        setattr(cfg, name, _coerce(name, types_[name], value))
+    return cfg
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"config file {str(p)!r} does not exist; pass an existing YAML file to --config")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        where = f" (line {line + 1})" if line is not None else ""
+        raise UserError(f"config file {str(p)!r} is not valid YAML{where}; fix the syntax") from None
+    if not isinstance(data, dict):
+        raise UserError(f"config file {str(p)!r} must hold a mapping of settings (key: value)")
+    return data
+
+
+def build_config(
+    cli: dict[str, Any] | None = None, config_file: str | Path | None = None
+) -> DistillConfig:
+    """Defaults -> method preset -> YAML file -> CLI flags (``None`` CLI values are ignored)."""
+    cli = {k.replace("-", "_"): v for k, v in (cli or {}).items() if v is not None}
+    file_values = {k.replace("-", "_"): v for k, v in load_yaml(config_file).items()} if config_file else {}
+    # The preset depends on method/preset, which may come from either source.
+    probe = DistillConfig()
+    apply_overrides(probe, {k: v for k, v in {**file_values, **cli}.items() if k in ("method", "preset")}, "flags")
+    preset = PRESETS.get((probe.method.lower(), probe.preset.lower()))
+    if preset is None:
+        methods = sorted({m for m, _ in PRESETS})
+        presets = sorted({p for _, p in PRESETS})
+        raise UserError(
+            f"no preset for method {probe.method!r} with preset {probe.preset!r}; "
+            f"methods: {', '.join(methods)}; presets: {', '.join(presets)}"
+        )
+    cfg = DistillConfig()
+    apply_overrides(cfg, preset, "preset")
+    apply_overrides(cfg, file_values, f"config file {config_file}")
+    apply_overrides(cfg, cli, "command line")
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: DistillConfig) -> None:
+    cfg.method = cfg.method.lower()
+    cfg.space = cfg.space.lower()
+    if cfg.space not in ("pixel", "latent"):
+        raise UserError(f"--space must be 'pixel' or 'latent', got {cfg.space!r}")
+    if cfg.ipc < 1:
+        raise UserError(f"--ipc must be at least 1, got {cfg.ipc}")
+    if cfg.iterations < 0:
+        raise UserError(f"--iterations must be >= 0, got {cfg.iterations}")
+    if cfg.init not in ("real", "noise"):
+        raise UserError(f"--init must be 'real' or 'noise', got {cfg.init!r}")
+    if cfg.space == "latent" and not cfg.prior:
+        raise UserError("--space latent needs a generator: pass --prior FILE (from `latentdd prior train`) or --prior random")
+
+
+def config_from_yaml_text(text: str) -> DistillConfig:
+    cfg = DistillConfig()
+    return apply_overrides(cfg, yaml.safe_load(text) or {}, "config.yaml")

@@ -1,0 +1,6 @@
+"""The distillation engine."""
+
+from .loop import distill
+from .rundir import RunDir
+
+__all__ = ["RunDir", "distill"]

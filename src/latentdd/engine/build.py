@@ -1,0 +1,79 @@
+"""Turn a config into the parts the loop composes: synthetic set, objective, sampler."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..augment import make_dsa
+from ..config import DistillConfig
+from ..data.dataset import DatasetSplits
+from ..errors import UserError
+from ..nets import create_model
+from ..objectives import OBJECTIVES, Objective, ObjectiveContext
+from ..priors.resolve import resolve_prior
+from ..synth.base import SyntheticSet
+from ..synth.latent import LatentSet
+from ..synth.pixel import PixelSet
+
+
+@dataclass
+class Parts:
+    synset: SyntheticSet
+    objective: Objective
+    prior_record: dict[str, Any] | None
+
+
+def check_ipc(cfg: DistillConfig, splits: DatasetSplits) -> None:
+    counts = splits.train.class_counts()
+    smallest = min(counts)
+    if cfg.ipc > smallest:
+        cls = splits.train.classes[counts.index(smallest)]
+        raise UserError(
+            f"--ipc {cfg.ipc} is larger than class {cls!r}, which has only {smallest} training images; "
+            f"use --ipc {smallest} or less"
+        )
+
+
+def build_synset(
+    cfg: DistillConfig, splits: DatasetSplits, generator: torch.Generator, device: torch.device
+) -> tuple[SyntheticSet, dict[str, Any] | None]:
+    train = splits.train
+    labels = torch.arange(train.num_classes).repeat_interleave(cfg.ipc)
+    if cfg.space == "pixel":
+        if cfg.init == "real":
+            idx = train.sample_per_class(cfg.ipc, generator, replace_if_short=False)
+            images = train.images[idx]
+        else:
+            images = torch.randn((labels.numel(), train.channels, *train.image_size), generator=generator)
+        return PixelSet(images, labels, train.num_classes).to(device), None
+    prior, record = resolve_prior(
+        cfg.prior,
+        num_classes=train.num_classes,
+        channels=train.channels,
+        image_size=train.image_size[0],
+        seed=cfg.seed,
+        device=device,
+    )
+    synset = LatentSet(
+        prior.to(device), cfg.layer, labels.to(device), train.num_classes, train.mean, train.std, generator,
+        chunk=cfg.decode_chunk,
+    )
+    return synset, record
+
+
+def build_objective(cfg: DistillConfig, splits: DatasetSplits, device: torch.device) -> Objective:
+    train = splits.train
+    ctx = ObjectiveContext(
+        cfg=cfg,
+        num_classes=train.num_classes,
+        channels=train.channels,
+        image_size=train.image_size,
+        device=device,
+        dsa=make_dsa(cfg.dsa_strategy, digits=splits.digits) if cfg.dsa else None,
+        model_factory=lambda: create_model(cfg.model, train.channels, train.num_classes, train.image_size),
+    )
+    create_model(cfg.model, train.channels, train.num_classes, train.image_size)  # fail early on a bad name
+    return OBJECTIVES.get(cfg.method)(ctx)

@@ -1,0 +1,117 @@
+"""The distillation loop: decode, objective, push the pixel gradient back, step, checkpoint."""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..config import DistillConfig
+from ..data import load_dataset
+from ..device import resolve_device
+from ..errors import UserError
+from ..objectives import RealSampler
+from ..report.grid import save_grid
+from ..seeding import make_generator
+from ..synth.io import SavedSynset, save_synset
+from .build import build_objective, build_synset, check_ipc
+from .checkpoint import load_checkpoint, save_checkpoint
+from .rundir import RunDir
+
+log = logging.getLogger("latentdd.engine")
+
+
+def peak_memory_mb(device: torch.device) -> dict[str, float]:
+    out = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+    if device.type == "cuda":
+        out["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return out
+
+
+def distill(cfg: DistillConfig, *, resume: bool = False, progress: bool = True) -> Path:
+    """Run (or continue) a distillation; returns the run folder."""
+    if not cfg.out:
+        raise UserError("no output folder given; pass --out RUN_DIR")
+    run = RunDir(cfg.out)
+    if resume:
+        run = RunDir.existing(cfg.out)
+    device = resolve_device(cfg.device)
+    splits = load_dataset(cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
+    check_ipc(cfg, splits)
+    if not resume:
+        run.create(cfg)
+    handler = run.attach_log()
+    try:
+        return _distill(cfg, run, splits, device, resume, progress)
+    finally:
+        RunDir.detach_log(handler)
+
+
+def _distill(cfg: DistillConfig, run: RunDir, splits, device: torch.device, resume: bool, progress: bool) -> Path:
+    generator = make_generator(cfg.seed)
+    synset, prior_record = build_synset(cfg, splits, generator, device)
+    objective = build_objective(cfg, splits, device)
+    optimizer = torch.optim.SGD(synset.param_groups(cfg), lr=cfg.lr_img, momentum=cfg.momentum)
+    sampler = RealSampler(splits.train, device)
+    state: dict[str, Any] = {"iteration": 0, "losses": [], "seconds": 0.0}
+    if resume and run.file(RunDir.CHECKPOINT).exists():
+        state = load_checkpoint(run.file(RunDir.CHECKPOINT), synset, optimizer, generator)
+        log.info("resumed %s at iteration %d", run.path, state["iteration"])
+    elif resume and run.file(RunDir.SYNSET).exists():
+        log.info("%s is already complete", run.path)
+        return run.path
+    log.info("distilling %s: method=%s space=%s ipc=%d iterations=%d device=%s",
+             cfg.dataset, cfg.method, cfg.space, cfg.ipc, cfg.iterations, device)
+
+    bar = tqdm(range(state["iteration"], cfg.iterations), initial=state["iteration"], total=cfg.iterations,
+               desc=f"{cfg.method}/{cfg.space}", disable=not progress, dynamic_ncols=True)
+    started = time.perf_counter() - state["seconds"]
+    for it in bar:
+        images = synset.decode().requires_grad_(True)
+        loss = objective.loss(sampler, images, synset.labels, generator)
+        (grad,) = torch.autograd.grad(loss, images)
+        optimizer.zero_grad(set_to_none=True)
+        synset.backward(grad)
+        optimizer.step()
+        objective.after_step(synset.decode, synset.labels, generator)
+        state["losses"].append(float(loss.detach()))
+        bar.set_postfix(loss=f"{state['losses'][-1]:.4g}")
+        state["iteration"] = it + 1
+        state["seconds"] = time.perf_counter() - started
+        if cfg.checkpoint_every and state["iteration"] % cfg.checkpoint_every == 0:
+            save_checkpoint(run.file(RunDir.CHECKPOINT), state, synset, optimizer, generator)
+    bar.close()
+    state["seconds"] = time.perf_counter() - started
+
+    images = synset.decode().cpu()
+    train = splits.train
+    meta = {
+        "method": cfg.method, "space": cfg.space, "layer": cfg.layer if cfg.space == "latent" else None,
+        "ipc": cfg.ipc, "dataset": cfg.dataset, "dataset_source": splits.source,
+        "dataset_sha256": splits.info.get("sha256"), "digits": splits.digits, "seed": cfg.seed,
+        "iterations": cfg.iterations, "model": cfg.model, "prior": prior_record,
+    }
+    save_synset(run.file(RunDir.SYNSET), SavedSynset(
+        images=images, labels=synset.labels.cpu(), classes=train.classes, mean=train.mean, std=train.std,
+        meta=meta, tensors=synset.tensors(),
+    ))
+    save_grid(train.denormalize(images).clamp(0, 1), synset.labels.cpu(), train.classes, run.file(RunDir.GRID),
+              title=f"{cfg.dataset} {cfg.method}/{cfg.space} IPC {cfg.ipc}")
+    run.write_json(RunDir.STATS, {
+        "distill_seconds": state["seconds"],
+        "seconds_per_iteration": state["seconds"] / max(1, cfg.iterations),
+        "iterations": cfg.iterations,
+        "device": str(device),
+        **peak_memory_mb(device),
+        "loss": state["losses"],
+        "prior": prior_record,
+        "dataset": {"name": cfg.dataset, "source": splits.source, **splits.info},
+    })
+    save_checkpoint(run.file(RunDir.CHECKPOINT), state, synset, optimizer, generator)
+    log.info("done in %.1f s; synthetic set in %s", state["seconds"], run.file(RunDir.SYNSET))
+    return run.path

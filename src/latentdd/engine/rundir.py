@@ -1,0 +1,92 @@
+"""The run directory: every file a run writes, and the check that a folder *is* a run.
+
+Layout::
+
+    config.yaml          everything needed to repeat the run
+    checkpoint.pt        latest resumable state (atomic)
+    synset.safetensors   images, labels, latents where used
+    grid.png             the synthetic images, one row per class
+    distill.json         time, peak memory, loss curve, prior provenance
+    metrics.json         evaluation (shape fixed by DESIGN.md)
+    log.txt              the log
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..config import DistillConfig, config_from_yaml_text
+from ..errors import UserError
+from ..fileio import atomic_write_json, atomic_write_text
+
+
+class RunDir:
+    CONFIG = "config.yaml"
+    CHECKPOINT = "checkpoint.pt"
+    SYNSET = "synset.safetensors"
+    GRID = "grid.png"
+    STATS = "distill.json"
+    METRICS = "metrics.json"
+    LOG = "log.txt"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    @classmethod
+    def existing(cls, path: str | Path) -> RunDir:
+        """A folder that must already be a run (for --resume, evaluate, report)."""
+        run = cls(path)
+        if not run.path.is_dir():
+            raise UserError(f"run folder {str(run.path)!r} does not exist; pass the --out folder of a distill run")
+        if not run.file(cls.CONFIG).is_file():
+            raise UserError(
+                f"{str(run.path)!r} is not a latentdd run (no {cls.CONFIG}); pass the --out folder of a distill run"
+            )
+        return run
+
+    def create(self, cfg: DistillConfig) -> None:
+        if self.file(self.CONFIG).exists() or self.file(self.SYNSET).exists():
+            raise UserError(
+                f"{str(self.path)!r} already holds a run; continue it with `latentdd distill --resume "
+                f"{self.path}` or choose another --out"
+            )
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.file(self.CONFIG), cfg.to_yaml())
+
+    def config(self) -> DistillConfig:
+        try:
+            return config_from_yaml_text(self.file(self.CONFIG).read_text(encoding="utf-8"))
+        except UserError:
+            raise
+        except Exception:
+            raise UserError(f"{self.file(self.CONFIG)} is unreadable; restore it or start a new run") from None
+
+    def write_json(self, name: str, obj: Any) -> None:
+        atomic_write_json(self.file(name), obj)
+
+    def read_json(self, name: str) -> dict[str, Any]:
+        p = self.file(name)
+        if not p.is_file():
+            raise UserError(f"{str(self.path)!r} has no {name}; run `latentdd evaluate {self.path}` first")
+        try:
+            return json.loads(p.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            raise UserError(f"{p} is corrupt (not JSON); re-run `latentdd evaluate {self.path}`") from None
+
+    def attach_log(self) -> logging.Handler:
+        handler = logging.FileHandler(self.file(self.LOG), encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logging.getLogger("latentdd").addHandler(handler)
+        logging.getLogger("latentdd").setLevel(logging.INFO)
+        return handler
+
+    @staticmethod
+    def detach_log(handler: logging.Handler) -> None:
+        logging.getLogger("latentdd").removeHandler(handler)
+        handler.close()

@@ -1,0 +1,204 @@
+"""Evaluate a synthetic set across architectures and runs; build ``metrics.json``.
+
+The returned dict has the fixed shape of DESIGN.md's ``metrics.json`` (accuracies in
+percent) plus a few extra keys (``per_class``, ``train_seconds``, ``lr``, ...).  The
+std over runs is the *population* std (``np.std``, ddof=0), as in the DC/DSA/DM/MTT
+reference code, so figures compare with the published tables.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..data.dataset import ImageDataset
+from .protocols import EvalProtocol, get_protocol
+from .train import ModelFactory, RunResult, train_and_test
+
+if TYPE_CHECKING:
+    from ..augment import DSA
+
+#: Gives the training set of one run from that run's seed (a synthetic set ignores the seed,
+#: the random-real baseline draws a new subset per run).
+SetForRun = Callable[[int], tuple[torch.Tensor, torch.Tensor]]
+
+
+def summarize(runs: Sequence[float]) -> dict[str, Any]:
+    """``{"mean", "std", "runs"}`` of per-run accuracies; std is the population std (np.std)."""
+    values = [float(v) for v in runs]
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values))
+    return {"mean": mean, "std": std, "runs": values}
+
+
+def _mean_or_none(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def resolve_protocol(protocol: EvalProtocol | str) -> EvalProtocol:
+    return get_protocol(protocol) if isinstance(protocol, str) else protocol
+
+
+def run_models(
+    set_for_run: SetForRun,
+    test: ImageDataset,
+    *,
+    models: Sequence[str],
+    protocol: EvalProtocol,
+    seed: int,
+    dsa: DSA | None,
+    device: torch.device | str,
+    lr: float | None,
+    progress: bool,
+    model_kwargs: Mapping[str, dict[str, Any]] | None = None,
+    model_factory: ModelFactory | None = None,
+    desc: str = "evaluate",
+) -> dict[str, list[RunResult]]:
+    """Train and test every (model, run) pair; run ``r`` uses seed ``seed + r`` for every model."""
+    pairs = [(m, r) for m in models for r in range(protocol.runs)]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(pairs), desc=desc, unit="run")
+    results: dict[str, list[RunResult]] = {m: [] for m in models}
+    try:
+        for model, run in pairs:
+            if bar is not None:
+                bar.set_postfix_str(f"{model} run {run + 1}/{protocol.runs}")
+            images, labels = set_for_run(seed + run)
+            result = train_and_test(
+                model,
+                images,
+                labels,
+                test,
+                protocol=protocol,
+                seed=seed + run,
+                dsa=dsa,
+                device=device,
+                lr=lr,
+                model_kwargs=(model_kwargs or {}).get(model),
+                model_factory=model_factory,
+            )
+            results[model].append(result)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return results
+
+
+def evaluate_synset(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    test: ImageDataset,
+    *,
+    models: Sequence[str] | None = None,
+    protocol: EvalProtocol | str,
+    seed: int = 0,
+    dsa: DSA | None = None,
+    device: torch.device | str = "cpu",
+    distill_model: str = "convnet",
+    lr: float | None = None,
+    progress: bool = True,
+    baseline: dict[str, Any] | None = None,
+    model_kwargs: Mapping[str, dict[str, Any]] | None = None,
+    model_factory: ModelFactory | None = None,
+) -> dict[str, Any]:
+    """Train ``protocol.runs`` fresh networks of each of ``models`` (default
+    ``protocol.models``) on the synthetic set and return the ``metrics.json`` dict.
+
+    ``lr`` is the synthetic set's learned learning rate (MTT); it is used only when
+    ``protocol.use_learned_lr`` -- to force a rate, override the protocol's ``lr``.
+    ``distill_model`` is excluded from ``cross_arch_mean``.  ``baseline`` (from
+    :func:`evaluate_random_baseline`) is stored as ``baseline_random_real``.
+    ``model_kwargs`` maps a model name to constructor arguments.  With ``progress`` a
+    bar runs over (model, run) pairs and the table is printed at the end.
+    """
+    protocol = resolve_protocol(protocol)
+    models = [m.lower() for m in (models or protocol.models)]
+    distill_model = distill_model.lower()
+    used_lr = float(lr) if (protocol.use_learned_lr and lr is not None) else protocol.lr
+    results = run_models(
+        lambda _seed: (images, labels),
+        test,
+        models=models,
+        protocol=protocol,
+        seed=seed,
+        dsa=dsa,
+        device=device,
+        lr=used_lr,
+        progress=progress,
+        model_kwargs=model_kwargs,
+        model_factory=model_factory,
+    )
+    accuracy = {m: summarize([r.accuracy for r in rs]) for m, rs in results.items()}
+    others = [accuracy[m]["mean"] for m in models if m != distill_model]
+    metrics: dict[str, Any] = {
+        "protocol": protocol.name,
+        "seeds": [seed + run for run in range(protocol.runs)],
+        "epochs": protocol.epochs,
+        "runs": protocol.runs,
+        "lr": used_lr,
+        "augmentation": protocol.dsa_strategy if dsa is not None and getattr(dsa, "enabled", True) else "none",
+        "distill_model": distill_model,
+        "accuracy": accuracy,
+        "cross_arch_mean": sum(others) / len(others) if others else None,
+        "per_class": {
+            m: [_mean_or_none(col) for col in zip(*(r.per_class for r in rs), strict=True)] for m, rs in results.items()
+        },
+        "train_seconds": {m: sum(r.train_seconds for r in rs) / len(rs) for m, rs in results.items()},
+    }
+    if baseline is not None:
+        metrics["baseline_random_real"] = baseline
+    if progress:
+        print(format_table(metrics))
+    return metrics
+
+
+def _pm(block: dict[str, Any] | None) -> str:
+    return f"{block['mean']:6.2f} ± {block['std']:5.2f}" if block else "-"
+
+
+def format_table(metrics: dict[str, Any]) -> str:
+    """A terminal table of a ``metrics.json`` dict: one row per architecture."""
+    baseline = metrics.get("baseline_random_real") or {}
+    seconds = metrics.get("train_seconds", {})
+    distill = metrics.get("distill_model")
+    header = ["model", "accuracy %", "random real %", "train s/run"]
+    rows = [
+        [
+            m + (" *" if m == distill else ""),
+            _pm(block),
+            _pm(baseline.get(m)),
+            f"{seconds[m]:.1f}" if m in seconds else "-",
+        ]
+        for m, block in metrics["accuracy"].items()
+    ]
+    if not baseline:
+        header.pop(2)
+        for row in rows:
+            row.pop(2)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+
+    seeds = ", ".join(str(s) for s in metrics.get("seeds", []))
+    out = [
+        f"protocol {metrics['protocol']}: {metrics.get('epochs')} epochs, "
+        f"{len(metrics.get('seeds', []))} run(s), seeds {seeds}",
+        line(header),
+        line(["-" * w for w in widths]),
+        *(line(r) for r in rows),
+    ]
+    cross = metrics.get("cross_arch_mean")
+    if cross is not None:
+        excluded = f" (excluding {distill} *, the distillation model)" if distill else ""
+        out.append(f"cross-architecture mean{excluded}: {cross:.2f}")
+    return "\n".join(out)

@@ -1,0 +1,78 @@
+"""The objective interface: pixels in, scalar loss out.
+
+An objective receives the real training data (through :class:`RealSampler`), the
+synthetic *pixels* as a leaf tensor, their labels and a ``torch.Generator``; it returns
+a loss whose gradient w.r.t. those pixels the engine pushes into whatever parameterizes
+them.  It never learns whether the pixels came from a generator (GLaD's point).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..augment import DSA
+from ..data.dataset import ImageDataset
+from ..registry import Registry
+from ..seeding import draw_seed, seeded_global_rng
+
+
+class RealSampler:
+    """Class-balanced batches of real training images, moved to ``device`` once."""
+
+    def __init__(self, train: ImageDataset, device: torch.device) -> None:
+        self.images = train.images.to(device)
+        self.num_classes = train.num_classes
+        self._by_class = train.indices_by_class()
+        self._train = train
+
+    def per_class(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` images of every class, class-major, and their labels."""
+        idx = self._train.sample_per_class(n, generator)
+        labels = torch.arange(self.num_classes).repeat_interleave(n)
+        return self.images[idx.to(self.images.device)], labels.to(self.images.device)
+
+
+@dataclass
+class ObjectiveContext:
+    """What every objective may use, built once by the engine."""
+
+    cfg: Any
+    num_classes: int
+    channels: int
+    image_size: tuple[int, int]
+    device: torch.device
+    dsa: DSA | None
+    model_factory: Callable[[], nn.Module]
+
+    def fresh_model(self, generator: torch.Generator) -> nn.Module:
+        """A freshly initialized distillation network, its init seeded from ``generator``."""
+        with seeded_global_rng(draw_seed(generator)):
+            return self.model_factory().to(self.device)
+
+
+class Objective:
+    name: str = "objective"
+
+    def __init__(self, ctx: ObjectiveContext) -> None:
+        self.ctx = ctx
+
+    def loss(
+        self, real: RealSampler, syn: torch.Tensor, syn_labels: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
+        raise NotImplementedError
+
+    def after_step(
+        self, decode: Callable[[], torch.Tensor], syn_labels: torch.Tensor, generator: torch.Generator
+    ) -> None:
+        """Hook after the synthetic set moved (gradient matching trains its network here).
+
+        ``decode()`` renders the current images; it is a callable so objectives that do not
+        need them (DM) cost nothing."""
+
+
+OBJECTIVES: Registry[type[Objective]] = Registry("method")

@@ -1,0 +1,73 @@
+"""The prior interface that :class:`~latentdd.synth.LatentSet` uses.
+
+A prior is a frozen generator ``G`` split at a layer ``k`` (GLaD's "F-space"):
+
+* ``map_latent(z, y) -> w``: latent noise and class to the code the synthesis layers use
+  (identity-plus-class-embedding for a plain conditional generator, the mapping network
+  for a StyleGAN).  ``w`` has shape ``B x num_ws x w_dim`` -- one entry per synthesis
+  layer, so the tail can be steered per layer (StyleGAN's w+).
+* ``head(w, k) -> f``: the feature map that enters synthesis layer ``k``.
+* ``tail(f, w, k) -> image``: layers ``k ...`` applied to ``f``; images in ``output_range``.
+
+``k = 0`` is the earliest split (the feature map right after the latent projection);
+larger ``k`` gives more freedom and less of the prior's regularization.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class Prior(nn.Module):
+    """Base class; subclasses set the attributes below and implement the four methods."""
+
+    #: name of the architecture in the prior registry (for saving/loading)
+    arch: str = "prior"
+    num_classes: int
+    image_channels: int
+    image_size: int
+    latent_dim: int
+    output_range: tuple[float, float] = (-1.0, 1.0)
+
+    @property
+    def num_layers(self) -> int:
+        """Number of valid split points; ``k`` ranges over ``0 .. num_layers - 1``."""
+        raise NotImplementedError
+
+    def layer_shape(self, k: int) -> tuple[int, ...]:
+        """Shape (without batch) of the feature map that enters layer ``k``."""
+        raise NotImplementedError
+
+    def sample_latents(self, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Initial latent noise ``z`` for images of the given classes."""
+        return torch.randn(labels.shape[0], self.latent_dim, generator=generator).to(labels.device)
+
+    def map_latent(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def head(self, w: torch.Tensor, k: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def tail(self, f: torch.Tensor, w: torch.Tensor, k: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        w = self.map_latent(z, labels)
+        return self.tail(self.head(w, 0), w, 0)
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments: enough to rebuild the architecture from a prior file."""
+        raise NotImplementedError
+
+    def check_layer(self, k: int) -> int:
+        from ..errors import UserError
+
+        if not 0 <= k < self.num_layers:
+            raise UserError(
+                f"layer {k} does not exist in prior {self.arch!r}; choose --layer between 0 and "
+                f"{self.num_layers - 1}"
+            )
+        return k

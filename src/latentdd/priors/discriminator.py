@@ -1,0 +1,37 @@
+"""Conditional projection discriminator (Miyato & Koyama, 2018) with spectral norm.
+
+Used only to train :mod:`conditional` priors; it is never saved into a prior file.  The class
+enters through the projection term ``<embed(y), h>`` rather than as an input channel, which is
+what makes class-conditional GANs produce class-correct samples quickly.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+
+class ProjectionDiscriminator(nn.Module):
+    """conv3x3 -> stride-2 4x4 convs down to <= 8 px -> conv3x3 -> sum-pool -> linear + projection."""
+
+    def __init__(self, num_classes: int, image_channels: int, image_size: int, base_channels: int = 32) -> None:
+        super().__init__()
+        ch = base_channels
+        layers: list[nn.Module] = [spectral_norm(nn.Conv2d(image_channels, ch, 3, padding=1))]
+        size = image_size
+        while size > 8:
+            layers.append(spectral_norm(nn.Conv2d(ch, min(2 * ch, 8 * base_channels), 4, stride=2, padding=1)))
+            ch = min(2 * ch, 8 * base_channels)
+            size = (size + 1) // 2
+        layers.append(spectral_norm(nn.Conv2d(ch, ch, 3, padding=1)))
+        self.convs = nn.ModuleList(layers)
+        self.linear = spectral_norm(nn.Linear(ch, 1))
+        self.embed = spectral_norm(nn.Embedding(num_classes, ch))
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.1)
+        h = x.sum(dim=(2, 3))
+        return self.linear(h).squeeze(1) + (self.embed(labels) * h).sum(dim=1)

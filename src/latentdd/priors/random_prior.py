@@ -1,0 +1,24 @@
+"""Random-weight priors: GLaD's ablation of "is it the architecture or the training?".
+
+The built-in architecture, freshly initialized from a seed and frozen.  Construction runs under
+:func:`~latentdd.seeding.seeded_global_rng` because ``nn.Module`` init draws from the global RNG.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..seeding import seeded_global_rng
+from .base import Prior
+from .registry import PRIORS
+
+RANDOM_ARCH = "cgen"
+
+
+def make_random_prior(num_classes: int, channels: int, image_size: int, seed: int, **arch_kwargs: Any) -> Prior:
+    """A frozen, untrained built-in generator whose weights depend only on ``seed`` (and the sizes)."""
+    with seeded_global_rng(seed):
+        prior = PRIORS.create(
+            RANDOM_ARCH, num_classes=num_classes, image_channels=channels, image_size=image_size, **arch_kwargs
+        )
+    return prior.eval().requires_grad_(False)
