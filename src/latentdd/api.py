@@ -91,12 +91,12 @@ def evaluate(
     dev = resolve_device(device or (cfg.device if cfg else "auto"))
     first_seed = seed if seed is not None else (cfg.seed if cfg else 0)
     dsa = make_dsa(proto.dsa_strategy, digits=splits.digits)
-    common = dict(models=proto.models, protocol=proto, seed=first_seed, dsa=dsa, device=dev,
-                  distill_model=meta.get("model", "convnet"), progress=progress)
+    common = dict(models=proto.models, protocol=proto, seed=first_seed, dsa=dsa, device=dev, progress=progress)
     base = None
     if baseline:
         base = evaluate_random_baseline(splits.train, splits.test, saved.ipc, **common)
-    metrics = evaluate_synset(saved.images.to(dev), saved.labels.to(dev), splits.test, baseline=base, **common)
+    metrics = evaluate_synset(saved.images.to(dev), saved.labels.to(dev), splits.test, baseline=base,
+                              distill_model=meta.get("model", "convnet"), **common)
     metrics.update({
         "dataset": dataset, "ipc": saved.ipc, "method": meta.get("method"), "space": meta.get("space"),
         "layer": meta.get("layer"), "distill_model": meta.get("model", "convnet"),

@@ -38,6 +38,7 @@ class DistillConfig:
     init: str = "real"  # pixel space: "real" or "noise"
     # distillation network
     model: str = "convnet"
+    model_args: dict[str, Any] = field(default_factory=dict)  # e.g. width=64,depth=2
     # optimizer of the synthetic tensors (SGD, as the DM/GLaD code)
     lr_img: float = 1.0  # pixels
     lr_feat: float = 10.0  # GLaD: intermediate feature map
@@ -108,6 +109,11 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
                 return [v.strip() for v in value.split(",") if v.strip()]
             return [str(v) for v in value]
         if origin is dict:
+            if isinstance(value, str):  # "width=64,depth=2" from the command line
+                pairs = [kv.split("=", 1) for kv in value.split(",") if kv.strip()]
+                if any(len(p) != 2 for p in pairs):
+                    raise ValueError
+                return {k.strip(): yaml.safe_load(v) for k, v in pairs}
             return dict(value)
         return str(value) if value is not None else None
     except (TypeError, ValueError):

@@ -1,0 +1,6 @@
+"""Differentiable Siamese Augmentation: one parameter draw replayed on real and synthetic batches."""
+
+from .dsa import DEFAULT_STRATEGY, DSA, DSAParams, make_dsa
+from .families import FAMILIES, DSASettings, Family
+
+__all__ = ["DEFAULT_STRATEGY", "DSA", "DSAParams", "DSASettings", "FAMILIES", "Family", "make_dsa"]

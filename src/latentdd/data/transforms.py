@@ -64,6 +64,7 @@ def convert_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     if c == 1 and channels == 3:
         return x.repeat_interleave(3, dim=-3)
     if c == 3 and channels == 1:
+
         def gray(t: torch.Tensor) -> torch.Tensor:
             return TF.rgb_to_grayscale(t, num_output_channels=1)
 

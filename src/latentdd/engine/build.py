@@ -73,7 +73,8 @@ def build_objective(cfg: DistillConfig, splits: DatasetSplits, device: torch.dev
         image_size=train.image_size,
         device=device,
         dsa=make_dsa(cfg.dsa_strategy, digits=splits.digits) if cfg.dsa else None,
-        model_factory=lambda: create_model(cfg.model, train.channels, train.num_classes, train.image_size),
+        model_factory=lambda: create_model(cfg.model, train.channels, train.num_classes, train.image_size,
+                                           **cfg.model_args),
     )
-    create_model(cfg.model, train.channels, train.num_classes, train.image_size)  # fail early on a bad name
+    ctx.model_factory()  # fail early on a bad model name or argument
     return OBJECTIVES.get(cfg.method)(ctx)

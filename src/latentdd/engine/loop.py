@@ -15,9 +15,10 @@ from ..config import DistillConfig
 from ..data import load_dataset
 from ..device import resolve_device
 from ..errors import UserError
-from ..objectives import RealSampler
+from ..objectives import Objective, RealSampler
 from ..report.grid import save_grid
 from ..seeding import make_generator
+from ..synth.base import SyntheticSet
 from ..synth.io import SavedSynset, save_synset
 from .build import build_objective, build_synset, check_ipc
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -33,6 +34,19 @@ def peak_memory_mb(device: torch.device) -> dict[str, float]:
     return out
 
 
+def distill_step(synset: SyntheticSet, objective: Objective, sampler: RealSampler,
+                 optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+    """One iteration: decode pixels, objective loss, pixel gradient back into the set, step."""
+    images = synset.decode().requires_grad_(True)
+    loss = objective.loss(sampler, images, synset.labels, generator)
+    (grad,) = torch.autograd.grad(loss, images)
+    optimizer.zero_grad(set_to_none=True)
+    synset.backward(grad)
+    optimizer.step()
+    objective.after_step(synset.decode, synset.labels, generator)
+    return float(loss.detach())
+
+
 def distill(cfg: DistillConfig, *, resume: bool = False, progress: bool = True) -> Path:
     """Run (or continue) a distillation; returns the run folder."""
     if not cfg.out:
@@ -40,31 +54,35 @@ def distill(cfg: DistillConfig, *, resume: bool = False, progress: bool = True) 
     run = RunDir(cfg.out)
     if resume:
         run = RunDir.existing(cfg.out)
+    else:
+        run.ensure_fresh()
     device = resolve_device(cfg.device)
     splits = load_dataset(cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
     check_ipc(cfg, splits)
+    # Build every part before touching the run folder, so bad input leaves nothing behind.
+    generator = make_generator(cfg.seed)
+    synset, prior_record = build_synset(cfg, splits, generator, device)
+    objective = build_objective(cfg, splits, device)
     if not resume:
         run.create(cfg)
     handler = run.attach_log()
     try:
-        return _distill(cfg, run, splits, device, resume, progress)
+        return _distill(cfg, run, splits, device, resume, progress, generator, synset, prior_record, objective)
     finally:
         RunDir.detach_log(handler)
 
 
-def _distill(cfg: DistillConfig, run: RunDir, splits, device: torch.device, resume: bool, progress: bool) -> Path:
-    generator = make_generator(cfg.seed)
-    synset, prior_record = build_synset(cfg, splits, generator, device)
-    objective = build_objective(cfg, splits, device)
+def _distill(cfg: DistillConfig, run: RunDir, splits, device: torch.device, resume: bool, progress: bool,
+             generator: torch.Generator, synset, prior_record, objective) -> Path:
     optimizer = torch.optim.SGD(synset.param_groups(cfg), lr=cfg.lr_img, momentum=cfg.momentum)
     sampler = RealSampler(splits.train, device)
     state: dict[str, Any] = {"iteration": 0, "losses": [], "seconds": 0.0}
+    if resume and run.file(RunDir.SYNSET).exists():
+        log.info("%s is already complete", run.path)
+        return run.path
     if resume and run.file(RunDir.CHECKPOINT).exists():
         state = load_checkpoint(run.file(RunDir.CHECKPOINT), synset, optimizer, generator)
         log.info("resumed %s at iteration %d", run.path, state["iteration"])
-    elif resume and run.file(RunDir.SYNSET).exists():
-        log.info("%s is already complete", run.path)
-        return run.path
     log.info("distilling %s: method=%s space=%s ipc=%d iterations=%d device=%s",
              cfg.dataset, cfg.method, cfg.space, cfg.ipc, cfg.iterations, device)
 
@@ -72,14 +90,8 @@ def _distill(cfg: DistillConfig, run: RunDir, splits, device: torch.device, resu
                desc=f"{cfg.method}/{cfg.space}", disable=not progress, dynamic_ncols=True)
     started = time.perf_counter() - state["seconds"]
     for it in bar:
-        images = synset.decode().requires_grad_(True)
-        loss = objective.loss(sampler, images, synset.labels, generator)
-        (grad,) = torch.autograd.grad(loss, images)
-        optimizer.zero_grad(set_to_none=True)
-        synset.backward(grad)
-        optimizer.step()
-        objective.after_step(synset.decode, synset.labels, generator)
-        state["losses"].append(float(loss.detach()))
+        loss = distill_step(synset, objective, sampler, optimizer, generator)
+        state["losses"].append(loss)
         bar.set_postfix(loss=f"{state['losses'][-1]:.4g}")
         state["iteration"] = it + 1
         state["seconds"] = time.perf_counter() - started

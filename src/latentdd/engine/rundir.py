@@ -50,12 +50,15 @@ class RunDir:
             )
         return run
 
-    def create(self, cfg: DistillConfig) -> None:
+    def ensure_fresh(self) -> None:
         if self.file(self.CONFIG).exists() or self.file(self.SYNSET).exists():
             raise UserError(
                 f"{str(self.path)!r} already holds a run; continue it with `latentdd distill --resume "
                 f"{self.path}` or choose another --out"
             )
+
+    def create(self, cfg: DistillConfig) -> None:
+        self.ensure_fresh()
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.file(self.CONFIG), cfg.to_yaml())
 

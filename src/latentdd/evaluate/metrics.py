@@ -39,6 +39,14 @@ def _mean_or_none(values: Sequence[float | None]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
+def describe_augmentation(dsa: DSA | None) -> str:
+    """The DSA families actually applied (``digits`` sets lack ``flip``), or ``"none"``."""
+    if dsa is None or not getattr(dsa, "enabled", True):
+        return "none"
+    families = getattr(dsa, "families", None)
+    return "_".join(families) if families else type(dsa).__name__
+
+
 def resolve_protocol(protocol: EvalProtocol | str) -> EvalProtocol:
     return get_protocol(protocol) if isinstance(protocol, str) else protocol
 
@@ -145,7 +153,7 @@ def evaluate_synset(
         "epochs": protocol.epochs,
         "runs": protocol.runs,
         "lr": used_lr,
-        "augmentation": protocol.dsa_strategy if dsa is not None and getattr(dsa, "enabled", True) else "none",
+        "augmentation": describe_augmentation(dsa),
         "distill_model": distill_model,
         "accuracy": accuracy,
         "cross_arch_mean": sum(others) / len(others) if others else None,

@@ -19,14 +19,13 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ..data.dataset import ImageDataset
 from ..errors import UserError
 from ..fileio import atomic_write
 from ..seeding import make_generator, seeded_global_rng
@@ -35,6 +34,9 @@ from .base import Prior
 from .discriminator import ProjectionDiscriminator
 from .io import save_prior
 from .registry import PRIORS
+
+if TYPE_CHECKING:  # priors only need the ImageDataset interface, not the data package at import time
+    from ..data.dataset import ImageDataset
 
 #: default length of ``latentdd prior train`` -- a few minutes on a 2-core CPU for MNIST
 DEFAULT_STEPS = 1500
@@ -68,8 +70,6 @@ def save_sample_grid(prior: Prior, path: str | os.PathLike, per_class: int = 10,
 
 
 def _total_steps(epochs: float | None, steps: int | None, n: int, batch_size: int) -> int:
-    if steps is not None and epochs is not None:
-        raise UserError("give either epochs or steps for prior training, not both")
     if steps is not None:
         total = int(steps)
     elif epochs is not None:
@@ -108,8 +108,8 @@ def train_prior(
 ) -> tuple[Prior, dict[str, Any]]:
     """Train a class-conditional prior on ``train``; return the frozen prior and its record.
 
-    ``steps`` (or ``epochs``, possibly fractional; default :data:`DEFAULT_STEPS` steps) counts
-    generator updates of ``batch_size`` images.  ``image_size`` defaults to the data's size; real
+    ``steps`` (which overrides ``epochs``, possibly fractional; default :data:`DEFAULT_STEPS` steps)
+    counts generator updates of ``batch_size`` images.  ``image_size`` defaults to the data's size; real
     images are resized to it.  ``arch_kwargs`` go to the generator (``latent_dim``,
     ``base_channels``, ...).  All randomness flows from ``seed``.
     """
@@ -189,7 +189,7 @@ def train_prior(
         opt_g.step()
         _ema_update(ema, gen, ema_decay)
 
-        losses = {"d": float(d_loss), "g": float(g_loss)}
+        losses = {"d": d_loss.item(), "g": g_loss.item()}
         if not all(math.isfinite(v) for v in losses.values()):
             raise UserError(f"prior training diverged at step {step + 1} (losses {losses}); lower --lr")
         bar.update(1)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorsError, safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from ..errors import UserError
@@ -59,7 +59,7 @@ def load_synset(path: str | Path) -> SavedSynset:
         with safe_open(str(p), framework="pt") as f:
             metadata = f.metadata() or {}
         tensors = load_file(str(p))
-    except (SafetensorsError, OSError, ValueError, RuntimeError):
+    except (SafetensorError, OSError, ValueError, RuntimeError):
         raise UserError(f"{str(p)!r} is not a readable synthetic set (corrupt or wrong format); re-run distillation") from None
     if metadata.get("latentdd_kind") != KIND:
         kind = metadata.get("latentdd_kind", "unknown")

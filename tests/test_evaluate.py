@@ -1,0 +1,240 @@
+"""Behaviour of latentdd.evaluate on tiny synthetic problems (4 classes, 8x8 images)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from latentdd.data.dataset import ImageDataset
+from latentdd.errors import UserError
+from latentdd.evaluate import (
+    PROTOCOLS,
+    evaluate_random_baseline,
+    evaluate_synset,
+    format_table,
+    get_protocol,
+    lr_schedule,
+    random_real_subset,
+    summarize,
+    train_and_test,
+)
+from latentdd.seeding import make_generator
+
+C, HW = 4, 8
+TINY = {"convnet": {"width": 8, "depth": 1}, "mlp": {"width": 16}}
+
+
+def brightness_set(per_class: int, seed: int, noise: float = 0.1) -> ImageDataset:
+    """Class ``c`` is a constant image of brightness ``c - 1.5`` plus a little noise."""
+    g = make_generator(seed)
+    labels = torch.arange(C).repeat_interleave(per_class)
+    images = (labels.float() - 1.5).view(-1, 1, 1, 1) + noise * torch.randn(len(labels), 1, HW, HW, generator=g)
+    return ImageDataset(images, labels, [f"c{i}" for i in range(C)], (0.0,), (1.0,), name="bright")
+
+
+def quick(**overrides) -> object:
+    """The quick protocol shrunk for 8x8 brightness classes (lr 0.1: 60 steps suffice)."""
+    return get_protocol("quick", **{"epochs": 60, "lr": 0.1, "runs": 1, "dsa_strategy": "none", **overrides})
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny nets on a shared 2-core CPU run 10x faster on one thread (no pool contention)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[ImageDataset, ImageDataset]:
+    return brightness_set(8, seed=1), brightness_set(25, seed=2)
+
+
+def test_separable_set_is_learned_and_random_labels_are_not(data):
+    train, test = data
+    proto = quick()
+    good = train_and_test(
+        "mlp", train.images, train.labels, test, protocol=proto, seed=0, dsa=None, model_kwargs=TINY["mlp"]
+    )
+    shuffled = train.labels[torch.randperm(len(train), generator=make_generator(5))]
+    bad = train_and_test(
+        "mlp", train.images, shuffled, test, protocol=proto, seed=0, dsa=None, model_kwargs=TINY["mlp"]
+    )
+    assert good.accuracy >= 95.0
+    assert bad.accuracy <= 60.0
+    assert len(good.per_class) == C and min(good.per_class) >= 80.0
+    assert good.train_seconds > 0 and good.test_seconds > 0
+
+
+def test_soft_labels_train_like_hard_labels(data):
+    train, test = data
+    soft = torch.nn.functional.one_hot(train.labels, C).float()
+    r = train_and_test(
+        "mlp", train.images, soft, test, protocol=quick(), seed=0, dsa=None, model_kwargs=TINY["mlp"]
+    )
+    assert r.accuracy >= 95.0
+    with pytest.raises(UserError, match="soft labels"):
+        train_and_test("mlp", train.images, soft[:, :3], test, protocol=quick(), seed=0, dsa=None)
+
+
+def test_mismatched_shapes_are_user_errors(data):
+    train, test = data
+    with pytest.raises(UserError, match="test set"):
+        train_and_test("mlp", train.images[:, :, :4], train.labels, test, protocol=quick(), seed=0, dsa=None)
+    with pytest.raises(UserError, match="labels must lie"):
+        train_and_test("mlp", train.images, train.labels + 1, test, protocol=quick(), seed=0, dsa=None)
+
+
+def test_same_seed_same_result_different_seed_different_init(data):
+    train, test = data
+    made: list[nn.Module] = []
+
+    def factory(name, channels, num_classes, image_size, **kw):
+        from latentdd.nets import create_model
+
+        made.append(create_model(name, channels, num_classes, image_size, **kw))
+        return made[-1]
+
+    proto = quick(epochs=5, dsa_strategy="color_crop_cutout_flip_scale_rotate")
+    dsa = proto.make_dsa()
+    runs = [
+        train_and_test(
+            "convnet", train.images, train.labels, test, protocol=proto, seed=s, dsa=dsa,
+            model_kwargs=TINY["convnet"], model_factory=factory,
+        )
+        for s in (3, 3, 4)
+    ]
+    assert runs[0].accuracy == runs[1].accuracy and runs[0].per_class == runs[1].per_class
+    same = [torch.equal(a, b) for a, b in zip(made[0].parameters(), made[1].parameters(), strict=True)]
+    other = [torch.equal(a, b) for a, b in zip(made[0].parameters(), made[2].parameters(), strict=True)]
+    assert all(same)  # identical after training: init, batch order and DSA draws all come from the seed
+    assert not other[0]  # a different seed gives a different network (first conv weights differ)
+
+
+def test_dsa_is_applied_to_every_batch_with_a_seeded_generator(data):
+    train, test = data
+    calls: list[torch.Generator] = []
+
+    class Recorder:
+        enabled = True
+
+        def __call__(self, x, generator):
+            calls.append(generator)
+            return x
+
+    proto = quick(epochs=3, batch_size=12)  # 32 images -> 3 batches per epoch
+    train_and_test("mlp", train.images, train.labels, test, protocol=proto, seed=0, dsa=Recorder())
+    assert len(calls) == 9 and all(isinstance(g, torch.Generator) for g in calls)
+
+
+def test_lr_is_divided_by_ten_at_half_the_epochs(data, monkeypatch):
+    train, test = data
+    assert lr_schedule(quick(epochs=6)) == pytest.approx([0.1] * 3 + [0.01] * 3)
+    assert lr_schedule(quick(epochs=4, lr_decay_at=1.0), lr=0.2) == [0.2] * 4
+
+    seen: list[float] = []
+    original_step = torch.optim.SGD.step
+
+    def step(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", step)
+    train_and_test("mlp", train.images, train.labels, test, protocol=quick(epochs=6, lr=0.01), seed=0, dsa=None)
+    assert seen == pytest.approx([0.01] * 3 + [0.001] * 3)
+
+
+def test_metrics_shape_and_cross_arch_mean(data):
+    train, test = data
+    proto = quick(epochs=4, runs=2)
+    base = {"mlp": summarize([50.0, 60.0])}
+    m = evaluate_synset(
+        train.images, train.labels, test, models=["convnet", "mlp"], protocol=proto, seed=7,
+        progress=False, baseline=base, model_kwargs=TINY,
+    )
+    assert set(m) == {
+        "protocol", "seeds", "epochs", "runs", "lr", "augmentation", "distill_model", "accuracy",
+        "cross_arch_mean", "per_class", "train_seconds", "baseline_random_real",
+    }
+    assert (m["protocol"], m["seeds"], m["epochs"]) == ("quick", [7, 8], 4)
+    assert set(m["accuracy"]) == {"convnet", "mlp"}
+    for block in m["accuracy"].values():
+        assert set(block) == {"mean", "std", "runs"} and len(block["runs"]) == 2
+        assert block["mean"] == pytest.approx(sum(block["runs"]) / 2)
+    assert m["cross_arch_mean"] == pytest.approx(m["accuracy"]["mlp"]["mean"])  # convnet excluded
+    assert all(len(v) == C for v in m["per_class"].values())
+    assert m["baseline_random_real"] == base
+    table = format_table(m)
+    assert "convnet *" in table and "random real" in table and "cross-architecture mean" in table
+
+    only = evaluate_synset(
+        train.images, train.labels, test, models=["convnet"], protocol=quick(epochs=1), progress=False,
+        model_kwargs=TINY,
+    )
+    assert only["cross_arch_mean"] is None and "baseline_random_real" not in only
+
+
+def test_progress_prints_the_table(data, capsys):
+    train, test = data
+    m = evaluate_synset(
+        train.images, train.labels, test, models=["mlp"], protocol=quick(epochs=2), progress=True,
+        dsa=get_protocol("quick").make_dsa(digits=True),
+    )
+    assert m["augmentation"] == "color_crop_cutout_scale_rotate"  # digits: no flip
+    out = capsys.readouterr().out
+    assert "protocol quick: 2 epochs, 1 run(s), seeds 0" in out and "mlp" in out
+
+
+def test_learned_lr_only_under_mtt(data):
+    train, test = data
+    kw = {"models": ["mlp"], "progress": False, "lr": 0.05, "model_kwargs": TINY}
+    mtt = get_protocol("mtt", epochs=1, runs=1, dsa_strategy="none")
+    assert evaluate_synset(train.images, train.labels, test, protocol=mtt, **kw)["lr"] == 0.05
+    assert evaluate_synset(train.images, train.labels, test, protocol=quick(epochs=1), **kw)["lr"] == 0.1
+
+
+def test_summarize_uses_population_std():
+    s = summarize([1.0, 3.0])
+    assert s == {"mean": 2.0, "std": 1.0, "runs": [1.0, 3.0]}
+
+
+def test_random_real_subset_is_balanced_and_refuses_large_ipc(data):
+    train, test = data
+    images, labels = random_real_subset(train, 3, make_generator(0))
+    assert torch.bincount(labels, minlength=C).tolist() == [3] * C
+    rows = {tuple(img.flatten().tolist()) for img in images}
+    assert len(rows) == 3 * C  # distinct images, no replacement
+    again, _ = random_real_subset(train, 3, make_generator(0))
+    assert torch.equal(images, again)
+    with pytest.raises(UserError, match="lower --ipc"):
+        random_real_subset(train, 9, make_generator(0))
+    with pytest.raises(UserError, match="lower --ipc"):
+        evaluate_random_baseline(train, test, 9, models=["mlp"], protocol=quick(), progress=False)
+
+
+def test_random_baseline_block(data):
+    train, test = data
+    block = evaluate_random_baseline(
+        train, test, 2, models=["mlp"], protocol=quick(runs=2), seed=0, progress=False, model_kwargs=TINY
+    )
+    assert set(block) == {"mlp"} and set(block["mlp"]) == {"mean", "std", "runs"}
+    assert len(block["mlp"]["runs"]) == 2 and block["mlp"]["mean"] > 50.0
+
+
+def test_protocol_registry_and_overrides():
+    assert {"cpu-small", "paper", "quick", "mtt"} <= set(PROTOCOLS.names())
+    cpu = get_protocol("cpu-small")
+    assert (cpu.epochs, cpu.runs, cpu.lr, cpu.batch_size) == (300, 3, 0.01, 256)
+    assert cpu.models == ["convnet", "alexnet", "vgg11", "resnet18", "vit"]
+    assert get_protocol("paper").epochs == 1000 and get_protocol("mtt").use_learned_lr
+    p = get_protocol("cpu-small", epochs=10, runs=None, models="mlp")
+    assert (p.epochs, p.runs, p.models, p.decay_epoch) == (10, 3, ["mlp"], 5)
+    assert get_protocol("cpu-small").epochs == 300  # the registered protocol is not mutated
+    with pytest.raises(UserError, match="unknown evaluation setting"):
+        get_protocol("paper", epoch=3)
+    with pytest.raises(UserError, match="epochs must be at least 1"):
+        get_protocol("paper", epochs=0)
+    with pytest.raises(UserError, match="unknown protocol"):
+        get_protocol("nope")
