@@ -29,7 +29,9 @@ def brightness_set(per_class: int, seed: int, noise: float = 0.1) -> ImageDatase
     """Class ``c`` is a constant image of brightness ``c - 1.5`` plus a little noise."""
     g = make_generator(seed)
     labels = torch.arange(C).repeat_interleave(per_class)
-    images = (labels.float() - 1.5).view(-1, 1, 1, 1) + noise * torch.randn(len(labels), 1, HW, HW, generator=g)
+    images = (labels.float() - 1.5).view(-1, 1, 1, 1) + noise * torch.randn(
+        len(labels), 1, HW, HW, generator=g
+    )
     return ImageDataset(images, labels, [f"c{i}" for i in range(C)], (0.0,), (1.0,), name="bright")
 
 
@@ -101,8 +103,15 @@ def test_same_seed_same_result_different_seed_different_init(data):
     dsa = proto.make_dsa()
     runs = [
         train_and_test(
-            "convnet", train.images, train.labels, test, protocol=proto, seed=s, dsa=dsa,
-            model_kwargs=TINY["convnet"], model_factory=factory,
+            "convnet",
+            train.images,
+            train.labels,
+            test,
+            protocol=proto,
+            seed=s,
+            dsa=dsa,
+            model_kwargs=TINY["convnet"],
+            model_factory=factory,
         )
         for s in (3, 3, 4)
     ]
@@ -142,7 +151,9 @@ def test_lr_is_divided_by_ten_at_half_the_epochs(data, monkeypatch):
         return original_step(self, *args, **kwargs)
 
     monkeypatch.setattr(torch.optim.SGD, "step", step)
-    train_and_test("mlp", train.images, train.labels, test, protocol=quick(epochs=6, lr=0.01), seed=0, dsa=None)
+    train_and_test(
+        "mlp", train.images, train.labels, test, protocol=quick(epochs=6, lr=0.01), seed=0, dsa=None
+    )
     assert seen == pytest.approx([0.01] * 3 + [0.001] * 3)
 
 
@@ -151,12 +162,29 @@ def test_metrics_shape_and_cross_arch_mean(data):
     proto = quick(epochs=4, runs=2)
     base = {"mlp": summarize([50.0, 60.0])}
     m = evaluate_synset(
-        train.images, train.labels, test, models=["convnet", "mlp"], protocol=proto, seed=7,
-        progress=False, baseline=base, model_kwargs=TINY,
+        train.images,
+        train.labels,
+        test,
+        models=["convnet", "mlp"],
+        protocol=proto,
+        seed=7,
+        progress=False,
+        baseline=base,
+        model_kwargs=TINY,
     )
     assert set(m) == {
-        "protocol", "seeds", "epochs", "runs", "lr", "augmentation", "distill_model", "accuracy",
-        "cross_arch_mean", "per_class", "train_seconds", "baseline_random_real",
+        "protocol",
+        "seeds",
+        "epochs",
+        "runs",
+        "lr",
+        "augmentation",
+        "distill_model",
+        "accuracy",
+        "cross_arch_mean",
+        "per_class",
+        "train_seconds",
+        "baseline_random_real",
     }
     assert (m["protocol"], m["seeds"], m["epochs"]) == ("quick", [7, 8], 4)
     assert set(m["accuracy"]) == {"convnet", "mlp"}
@@ -170,7 +198,12 @@ def test_metrics_shape_and_cross_arch_mean(data):
     assert "convnet *" in table and "random real" in table and "cross-architecture mean" in table
 
     only = evaluate_synset(
-        train.images, train.labels, test, models=["convnet"], protocol=quick(epochs=1), progress=False,
+        train.images,
+        train.labels,
+        test,
+        models=["convnet"],
+        protocol=quick(epochs=1),
+        progress=False,
         model_kwargs=TINY,
     )
     assert only["cross_arch_mean"] is None and "baseline_random_real" not in only
@@ -179,7 +212,12 @@ def test_metrics_shape_and_cross_arch_mean(data):
 def test_progress_prints_the_table(data, capsys):
     train, test = data
     m = evaluate_synset(
-        train.images, train.labels, test, models=["mlp"], protocol=quick(epochs=2), progress=True,
+        train.images,
+        train.labels,
+        test,
+        models=["mlp"],
+        protocol=quick(epochs=2),
+        progress=True,
         dsa=get_protocol("quick").make_dsa(digits=True),
     )
     assert m["augmentation"] == "color_crop_cutout_scale_rotate"  # digits: no flip

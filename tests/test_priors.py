@@ -16,7 +16,9 @@ TINY = dict(latent_dim=8, w_dim=16, base_channels=16, min_channels=8)
 
 def tiny_prior(classes=3, channels=1, size=16, seed=0):
     with seeded_global_rng(seed):
-        return ConditionalGenerator(classes, channels, image_size=size, **TINY)
+        prior = ConditionalGenerator(classes, channels, image_size=size, **TINY)
+    prior.calibrate(make_generator(seed), batches=1, batch_size=16)
+    return prior
 
 
 def latents(prior, n=6, seed=1):
@@ -40,6 +42,14 @@ def test_head_tail_split_reproduces_forward_at_every_layer(size, channels):
         assert torch.allclose(prior.tail(f, w, k), full, atol=1e-6)
     with pytest.raises(UserError, match=f"layer {prior.num_layers} does not exist"):
         prior.head(w, prior.num_layers)
+
+
+def test_eval_mode_images_do_not_depend_on_the_rest_of_the_batch():
+    prior = tiny_prior()
+    assert not prior.training
+    z, y = latents(prior)
+    whole = prior(z, y)
+    assert torch.allclose(torch.cat([prior(z[i : i + 1], y[i : i + 1]) for i in range(6)]), whole, atol=1e-6)
 
 
 def test_class_label_changes_the_image():

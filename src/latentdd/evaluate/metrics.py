@@ -158,7 +158,8 @@ def evaluate_synset(
         "accuracy": accuracy,
         "cross_arch_mean": sum(others) / len(others) if others else None,
         "per_class": {
-            m: [_mean_or_none(col) for col in zip(*(r.per_class for r in rs), strict=True)] for m, rs in results.items()
+            m: [_mean_or_none(col) for col in zip(*(r.per_class for r in rs), strict=True)]
+            for m, rs in results.items()
         },
         "train_seconds": {m: sum(r.train_seconds for r in rs) / len(rs) for m, rs in results.items()},
     }
@@ -195,7 +196,9 @@ def format_table(metrics: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
 
     seeds = ", ".join(str(s) for s in metrics.get("seeds", []))
     out = [

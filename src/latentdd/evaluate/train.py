@@ -153,7 +153,9 @@ def train_and_test(
 
     factory = model_factory or _default_factory()
     with seeded_global_rng(model_seed):
-        model = factory(model_name, images.shape[1], test.num_classes, tuple(test.image_size), **(model_kwargs or {}))
+        model = factory(
+            model_name, images.shape[1], test.num_classes, tuple(test.image_size), **(model_kwargs or {})
+        )
     model = model.to(device)
 
     schedule = lr_schedule(protocol, lr)

@@ -1,17 +1,21 @@
 """The built-in class-conditional generator (``cgen``).
 
-A small StyleGAN-flavoured generator that is cheap enough to train on a laptop CPU:
+A small BigGAN/StyleGAN-flavoured generator that is cheap enough to train on a laptop CPU:
 
 * mapping: ``w = MLP(concat(z, embed(y)))``, broadcast to one entry per synthesis stage (w+), so
   GLaD-style optimization can steer each stage separately;
 * synthesis: ``w[:, 0]`` -> linear -> ``C x 4 x 4``; then one stage per doubling of resolution
-  (nearest upsample, 3x3 conv, AdaIN modulated by that stage's ``w`` entry, LeakyReLU);
-  a 3x3 conv and ``tanh`` make the image.  Sizes that are not a power of two (MNIST's 28 px) are
-  made at the next power of two and resized with antialiased bilinear interpolation.
+  (nearest upsample, 3x3 conv, conditional batch norm whose scale/shift come from that stage's
+  ``w`` entry, LeakyReLU); a 3x3 conv and ``tanh`` make the image.  Sizes that are not a power of
+  two (MNIST's 28 px) are made at the next power of two and resized with antialiased bilinear
+  interpolation.
 
-AdaIN (instance norm + per-sample scale/shift) is used instead of batch norm so that a sample's
-image never depends on the rest of its batch and ``train()``/``eval()`` behave identically --
-important because the distillation loop decodes synthetic sets in arbitrary chunks.
+Why batch norm: with per-sample normalization (AdaIN, but without StyleGAN's noise inputs and
+long training) our MNIST runs on a CPU budget collapsed to a single image for all classes;
+batch statistics keep the samples of a batch apart, as in DCGAN/BigGAN.  In ``eval()`` -- how every prior is used once trained -- the norm is a
+fixed per-channel affine map, so an image never depends on the rest of its batch; the trainer
+calls :meth:`ConditionalGenerator.calibrate` ("standing statistics", as in BigGAN) so those
+fixed statistics match the final weights.
 """
 
 from __future__ import annotations
@@ -28,11 +32,12 @@ from .registry import PRIORS
 
 
 class ModulatedStage(nn.Module):
-    """Upsample x2 -> conv3x3 -> AdaIN(w) -> LeakyReLU: one doubling of resolution."""
+    """Upsample x2 -> conv3x3 -> batch norm modulated by ``w`` (FiLM) -> LeakyReLU."""
 
     def __init__(self, in_channels: int, out_channels: int, w_dim: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+        self.norm = nn.BatchNorm2d(out_channels, affine=False)
         self.affine = nn.Linear(w_dim, 2 * out_channels)
         # Zero bias: modulation starts around scale 1 / shift 0 (stable early training); the weight
         # keeps its random init so even an untrained (random-weight) prior responds to every w entry.
@@ -41,7 +46,7 @@ class ModulatedStage(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         x = self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
         gamma, beta = self.affine(w).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
-        x = F.instance_norm(x) * (1.0 + gamma) + beta
+        x = self.norm(x) * (1.0 + gamma) + beta
         return F.leaky_relu(x, 0.2)
 
 
@@ -85,6 +90,7 @@ class ConditionalGenerator(Prior):
             nn.LeakyReLU(0.2),
         )
         self.to_const = nn.Linear(self.w_dim, self._channels[0] * 16)
+        self.const_norm = nn.BatchNorm2d(self._channels[0])
         self.stages = nn.ModuleList(
             ModulatedStage(self._channels[k], self._channels[k + 1], self.w_dim) for k in range(self._num_stages)
         )
@@ -111,7 +117,7 @@ class ConditionalGenerator(Prior):
 
     def head(self, w: torch.Tensor, k: int) -> torch.Tensor:
         self.check_layer(k)
-        f = F.leaky_relu(self.to_const(w[:, 0]).view(-1, self._channels[0], 4, 4), 0.2)
+        f = F.leaky_relu(self.const_norm(self.to_const(w[:, 0]).view(-1, self._channels[0], 4, 4)), 0.2)
         for i in range(k):
             f = self.stages[i](f, w[:, i])
         return f
@@ -124,6 +130,26 @@ class ConditionalGenerator(Prior):
         if self.synth_size != self.image_size:
             x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", antialias=True)
         return x
+
+    @torch.no_grad()
+    def calibrate(self, generator: torch.Generator, batches: int = 8, batch_size: int = 64) -> None:
+        """Set the norm layers' statistics to the exact average over random batches (BigGAN's
+        "standing stats"), then switch to ``eval()``; needed after training with an EMA copy and
+        for random-weight priors, whose default statistics (mean 0, var 1) fit nothing."""
+        norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        momenta = [m.momentum for m in norms]
+        for m in norms:
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average
+        self.train()
+        device = self.to_const.weight.device
+        for _ in range(batches):
+            labels = torch.randint(0, self.num_classes, (batch_size,), generator=generator)
+            z = self.sample_latents(labels, generator)
+            self(z.to(device), labels.to(device))
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+        self.eval()
 
     def config(self) -> dict[str, Any]:
         return {

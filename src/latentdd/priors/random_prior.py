@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..seeding import seeded_global_rng
+from ..seeding import make_generator, seeded_global_rng
 from .base import Prior
 from .registry import PRIORS
 
@@ -16,9 +16,14 @@ RANDOM_ARCH = "cgen"
 
 
 def make_random_prior(num_classes: int, channels: int, image_size: int, seed: int, **arch_kwargs: Any) -> Prior:
-    """A frozen, untrained built-in generator whose weights depend only on ``seed`` (and the sizes)."""
+    """A frozen, untrained built-in generator whose weights depend only on ``seed`` (and the sizes).
+
+    Its norm statistics are calibrated on random latents (from the same seed) so activations keep
+    a sensible scale through the stages instead of fading or saturating the ``tanh``.
+    """
     with seeded_global_rng(seed):
         prior = PRIORS.create(
             RANDOM_ARCH, num_classes=num_classes, image_channels=channels, image_size=image_size, **arch_kwargs
         )
+    prior.calibrate(make_generator(seed), batches=2, batch_size=64)
     return prior.eval().requires_grad_(False)

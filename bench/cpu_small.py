@@ -1,0 +1,117 @@
+"""The ``cpu-small`` tables of PROTOCOL.md: objective x space x IPC per dataset, resumable.
+
+For each dataset: train the built-in prior once (``latentdd prior train``), then for each
+(method, space, IPC) distill with the ``cpu-small`` preset and evaluate under the
+``cpu-small`` evaluation protocol (or the overrides given here, which are recorded in the
+results).  Every step resumes: a killed sweep picks up at the last checkpoint / the
+first run without ``metrics.json``.
+
+    python bench/cpu_small.py --datasets mnist cifar10 --spaces pixel latent --ipcs 10 \
+        [--models convnet,alexnet,vgg11,resnet18,vit] [--runs 3] [--epochs 300]
+
+Results: ``bench/out/<dataset>/<method>-<space>-ipc<N>/`` (run folders) and
+``bench/results/cpu_small_<dataset>.json`` / ``.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from latentdd import api
+from latentdd.config import build_config
+from latentdd.engine import RunDir
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+def ensure_prior(dataset: str, data_dir: str, out: Path, steps: int | None, device: str) -> Path:
+    path = out / "prior.safetensors"
+    if not path.is_file():
+        t = time.perf_counter()
+        api.train_prior(dataset, path, data_dir=data_dir, steps=steps, seed=0, device=device,
+                        license_text="trained by latentdd bench on the dataset's own license")
+        print(f"[{dataset}] prior trained in {time.perf_counter() - t:.0f} s -> {path}", flush=True)
+    return path
+
+
+def run_one(dataset: str, data_dir: str, method: str, space: str, ipc: int, prior: Path | None, out: Path,
+            args: argparse.Namespace) -> dict:
+    run_dir = out / f"{method}-{space}-ipc{ipc}"
+    if (run_dir / RunDir.CONFIG).is_file():
+        api.resume(run_dir, progress=not args.quiet)
+    else:
+        settings = {"dataset": dataset, "data_dir": data_dir, "method": method, "space": space, "ipc": ipc,
+                    "preset": "cpu-small", "seed": args.seed, "device": args.device, "out": str(run_dir),
+                    "layer": args.layer, "eval_protocol": "cpu-small"}
+        if space == "latent":
+            settings["prior"] = str(prior)
+        api.distill(build_config(settings), progress=not args.quiet)
+    metrics_file = run_dir / RunDir.METRICS
+    if metrics_file.is_file():
+        return json.loads(metrics_file.read_text())
+    return api.evaluate(run_dir, protocol="cpu-small", models=args.models, runs=args.runs, epochs=args.epochs,
+                        baseline=True, progress=not args.quiet)
+
+
+def markdown(dataset: str, results: dict[str, dict]) -> str:
+    first = next(iter(results.values()))
+    models = list(first["accuracy"])
+    head = "| run | " + " | ".join(models) + " | cross-arch mean | distill s | peak RSS MB |"
+    lines = [head, "|" + "---|" * (len(models) + 4)]
+    base = first.get("baseline_random_real", {})
+    lines.append("| random real | " + " | ".join(
+        f"{base[m]['mean']:.1f} ± {base[m]['std']:.1f}" if m in base else "-" for m in models) + " | | | |")
+    for name, r in results.items():
+        cells = [f"{r['accuracy'][m]['mean']:.1f} ± {r['accuracy'][m]['std']:.1f}" for m in models]
+        xa = r.get("cross_arch_mean")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {xa:.1f} | {r['distill_seconds']:.0f} | "
+                     f"{r['peak_rss_mb']:.0f} |")
+    proto = f"protocol {first['protocol']}, {first['epochs']} epochs, seeds {first['seeds']}"
+    return f"### {dataset} ({proto})\n\n" + "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", nargs="+", default=["mnist", "cifar10"])
+    ap.add_argument("--methods", nargs="+", default=["dm"])
+    ap.add_argument("--spaces", nargs="+", default=["pixel", "latent"])
+    ap.add_argument("--ipcs", nargs="+", type=int, default=[10])
+    ap.add_argument("--models", type=lambda s: s.split(","), default=None)
+    ap.add_argument("--runs", type=int, default=None)
+    ap.add_argument("--epochs", type=int, default=None)
+    ap.add_argument("--layer", type=int, default=1)
+    ap.add_argument("--prior-steps", type=int, default=None)
+    ap.add_argument("--data-dir", default=str(SHARED))
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--out", default="bench/out")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args()
+    for dataset in args.datasets:
+        out = Path(args.out) / dataset
+        out.mkdir(parents=True, exist_ok=True)
+        prior = ensure_prior(dataset, args.data_dir, out, args.prior_steps, args.device) \
+            if "latent" in args.spaces else None
+        results = {}
+        for method in args.methods:
+            for ipc in args.ipcs:
+                for space in args.spaces:
+                    name = f"{method}-{space}-ipc{ipc}"
+                    metrics = run_one(dataset, args.data_dir, method, space, ipc, prior, out, args)
+                    stats = json.loads((out / name / RunDir.STATS).read_text())
+                    metrics["distill_seconds"] = stats["distill_seconds"]
+                    metrics["peak_rss_mb"] = stats["peak_rss_mb"]
+                    results[name] = metrics
+                    print(f"[{dataset}] {name}: cross-arch mean {metrics.get('cross_arch_mean')}", flush=True)
+        res_dir = Path("bench/results")
+        res_dir.mkdir(parents=True, exist_ok=True)
+        (res_dir / f"cpu_small_{dataset}.json").write_text(json.dumps(results, indent=2) + "\n")
+        (res_dir / f"cpu_small_{dataset}.md").write_text(markdown(dataset, results))
+        print(markdown(dataset, results), flush=True)
+
+
+if __name__ == "__main__":
+    main()
