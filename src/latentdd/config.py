@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from .errors import UserError
+from .presets import resolve_preset
 
 
 @dataclass
@@ -52,7 +53,23 @@ class DistillConfig:
     seed: int = 0
     device: str = "auto"
     checkpoint_every: int = 100
+    compile: str = "auto"  # torch.compile the embedding pass: auto (long runs), on, off
     decode_chunk: int = 64  # latent space: images decoded per chunk (memory flat in IPC)
+    # --- gradient matching (DC / DSA) ---
+    outer_loop: int | None = None  # None: the DC paper's rule for the IPC
+    inner_loop: int | None = None
+    dis_metric: str = "ours"  # "ours" (per-output-channel 1 - cos), "mse", "cos"
+    lr_net: float = 0.01
+    batch_syn: int | None = None  # None: all synthetic images of a class
+    batch_train: int = 256  # network training on the synthetic set between outer steps
+    # --- trajectory matching (MTT) ---
+    experts: str | None = None  # folder of expert trajectories (latentdd experts)
+    syn_steps: int = 20
+    expert_epochs: int = 2
+    max_start_epoch: int = 10
+    lr_lr: float = 1e-5
+    lr_teacher: float = 0.01
+    zca: bool = False
     # evaluation after distilling
     eval_protocol: str = "quick"
     eval_models: list[str] | None = None
@@ -68,16 +85,6 @@ class DistillConfig:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-
-# Published settings: DM (Zhao & Bilen, WACV 2023): SGD lr 1 (pixels), momentum 0.5,
-# 20k iterations, 256 real images per class, DSA on, init from real images.
-# GLaD (Cazenavette et al., CVPR 2023) with DM: lr 10 on the feature map, 0.01 on w.
-# cpu-small (PROTOCOL.md): DM 500 iterations, 64 real images per class.
-PRESETS: dict[tuple[str, str], dict[str, Any]] = {
-    ("dm", "paper"): {"iterations": 20000, "batch_real": 256, "lr_img": 1.0, "lr_feat": 10.0, "lr_latent": 0.01},
-    ("dm", "cpu-small"): {"iterations": 500, "batch_real": 64, "lr_img": 1.0, "lr_feat": 10.0, "lr_latent": 0.01},
-}
 
 
 def _coerce(name: str, tp: Any, value: Any) -> Any:
@@ -158,17 +165,11 @@ def build_config(
     """Defaults -> method preset -> YAML file -> CLI flags (``None`` CLI values are ignored)."""
     cli = {k.replace("-", "_"): v for k, v in (cli or {}).items() if v is not None}
     file_values = {k.replace("-", "_"): v for k, v in load_yaml(config_file).items()} if config_file else {}
-    # The preset depends on method/preset, which may come from either source.
+    # The preset depends on method, preset, dataset and IPC, which may come from either source.
     probe = DistillConfig()
-    apply_overrides(probe, {k: v for k, v in {**file_values, **cli}.items() if k in ("method", "preset")}, "flags")
-    preset = PRESETS.get((probe.method.lower(), probe.preset.lower()))
-    if preset is None:
-        methods = sorted({m for m, _ in PRESETS})
-        presets = sorted({p for _, p in PRESETS})
-        raise UserError(
-            f"no preset for method {probe.method!r} with preset {probe.preset!r}; "
-            f"methods: {', '.join(methods)}; presets: {', '.join(presets)}"
-        )
+    keys = ("method", "preset", "dataset", "ipc")
+    apply_overrides(probe, {k: v for k, v in {**file_values, **cli}.items() if k in keys}, "settings")
+    preset = resolve_preset(probe.method, probe.preset, probe.dataset, probe.ipc)
     cfg = DistillConfig()
     apply_overrides(cfg, preset, "preset")
     apply_overrides(cfg, file_values, f"config file {config_file}")

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from ..augment import make_dsa
+from ..compile import choose_embed
 from ..config import DistillConfig
 from ..data.dataset import DatasetSplits
 from ..errors import UserError
@@ -75,6 +76,7 @@ def build_objective(cfg: DistillConfig, splits: DatasetSplits, device: torch.dev
         dsa=make_dsa(cfg.dsa_strategy, digits=splits.digits) if cfg.dsa else None,
         model_factory=lambda: create_model(cfg.model, train.channels, train.num_classes, train.image_size,
                                            **cfg.model_args),
+        embed=choose_embed(cfg.compile, cfg.iterations, device),
     )
     ctx.model_factory()  # fail early on a bad model name or argument
     return OBJECTIVES.get(cfg.method)(ctx)

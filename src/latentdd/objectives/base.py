@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ..augment import DSA
+from ..compile import eager_embed
 from ..data.dataset import ImageDataset
 from ..registry import Registry
 from ..seeding import draw_seed, seeded_global_rng
@@ -48,6 +49,7 @@ class ObjectiveContext:
     device: torch.device
     dsa: DSA | None
     model_factory: Callable[[], nn.Module]
+    embed: Callable[[nn.Module, torch.Tensor], torch.Tensor] = eager_embed  # or compile.compiled_embed()
 
     def fresh_model(self, generator: torch.Generator) -> nn.Module:
         """A freshly initialized distillation network, its init seeded from ``generator``."""

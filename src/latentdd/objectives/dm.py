@@ -38,7 +38,7 @@ class DistributionMatching(Objective):
             real_x = ctx.dsa.apply(real_x, params, groups=real_y)
             syn = ctx.dsa.apply(syn, params, groups=syn_labels)
         with torch.no_grad():
-            real_mean = class_means(net.embed(real_x), real_y, ctx.num_classes)
-        syn_mean = class_means(net.embed(syn), syn_labels, ctx.num_classes)
+            real_mean = class_means(ctx.embed(net, real_x), real_y, ctx.num_classes)
+        syn_mean = class_means(ctx.embed(net, syn), syn_labels, ctx.num_classes)
         present = torch.bincount(syn_labels, minlength=ctx.num_classes) > 0
         return ((real_mean - syn_mean)[present] ** 2).sum()
