@@ -95,8 +95,10 @@ def evaluate(
     base = None
     if baseline:
         base = evaluate_random_baseline(splits.train, splits.test, saved.ipc, **common)
+    learned = saved.tensors.get("learned_lr")  # MTT; used only under a protocol that asks for it
     metrics = evaluate_synset(saved.images.to(dev), saved.labels.to(dev), splits.test, baseline=base,
-                              distill_model=meta.get("model", "convnet"), **common)
+                              distill_model=meta.get("model", "convnet"),
+                              lr=float(learned.reshape(-1)[0]) if learned is not None else None, **common)
     metrics.update({
         "dataset": dataset, "ipc": saved.ipc, "method": meta.get("method"), "space": meta.get("space"),
         "layer": meta.get("layer"), "distill_model": meta.get("model", "convnet"),

@@ -14,6 +14,7 @@ import torch
 
 from ..errors import UserError
 from ..fileio import atomic_write
+from ..objectives import Objective
 from ..synth.base import SyntheticSet
 
 
@@ -22,8 +23,9 @@ def _learnables(synset: SyntheticSet) -> dict[str, torch.nn.Parameter]:
 
 
 def save_checkpoint(path: Path, state: dict[str, Any], synset: SyntheticSet, optimizer: torch.optim.Optimizer,
-                    generator: torch.Generator) -> None:
+                    generator: torch.Generator, objective: Objective) -> None:
     payload = {
+        "objective": objective.state_dict(),
         "state": state,
         "tensors": {n: p.detach().cpu() for n, p in _learnables(synset).items()},
         "optimizer": optimizer.state_dict(),
@@ -33,7 +35,7 @@ def save_checkpoint(path: Path, state: dict[str, Any], synset: SyntheticSet, opt
 
 
 def load_checkpoint(path: Path, synset: SyntheticSet, optimizer: torch.optim.Optimizer,
-                    generator: torch.Generator) -> dict[str, Any]:
+                    generator: torch.Generator, objective: Objective) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:
@@ -46,4 +48,5 @@ def load_checkpoint(path: Path, synset: SyntheticSet, optimizer: torch.optim.Opt
             p.copy_(payload["tensors"][name].to(p.device))
     optimizer.load_state_dict(payload["optimizer"])
     generator.set_state(payload["generator"])
+    objective.load_state_dict(payload.get("objective", {}))
     return payload["state"]

@@ -38,10 +38,12 @@ def distill_step(synset: SyntheticSet, objective: Objective, sampler: RealSample
                  optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
     """One iteration: decode pixels, objective loss, pixel gradient back into the set, step."""
     images = synset.decode().requires_grad_(True)
-    loss = objective.loss(sampler, images, synset.labels, generator)
-    (grad,) = torch.autograd.grad(loss, images)
     optimizer.zero_grad(set_to_none=True)
-    synset.backward(grad)
+    loss = objective.loss(sampler, images, synset.labels, generator)
+    # backward() rather than autograd.grad(loss, images): objectives with learnable
+    # tensors of their own (MTT's learning rate) get their gradients in the same pass.
+    loss.backward()
+    synset.backward(images.grad)
     optimizer.step()
     objective.after_step(synset.decode, synset.labels, generator)
     return float(loss.detach())
@@ -81,7 +83,7 @@ def _distill(cfg: DistillConfig, run: RunDir, splits, device: torch.device, resu
         log.info("%s is already complete", run.path)
         return run.path
     if resume and run.file(RunDir.CHECKPOINT).exists():
-        state = load_checkpoint(run.file(RunDir.CHECKPOINT), synset, optimizer, generator)
+        state = load_checkpoint(run.file(RunDir.CHECKPOINT), synset, optimizer, generator, objective)
         log.info("resumed %s at iteration %d", run.path, state["iteration"])
     log.info("distilling %s: method=%s space=%s ipc=%d iterations=%d device=%s",
              cfg.dataset, cfg.method, cfg.space, cfg.ipc, cfg.iterations, device)
@@ -96,7 +98,7 @@ def _distill(cfg: DistillConfig, run: RunDir, splits, device: torch.device, resu
         state["iteration"] = it + 1
         state["seconds"] = time.perf_counter() - started
         if cfg.checkpoint_every and state["iteration"] % cfg.checkpoint_every == 0:
-            save_checkpoint(run.file(RunDir.CHECKPOINT), state, synset, optimizer, generator)
+            save_checkpoint(run.file(RunDir.CHECKPOINT), state, synset, optimizer, generator, objective)
     bar.close()
     state["seconds"] = time.perf_counter() - started
 
@@ -110,7 +112,7 @@ def _distill(cfg: DistillConfig, run: RunDir, splits, device: torch.device, resu
     }
     save_synset(run.file(RunDir.SYNSET), SavedSynset(
         images=images, labels=synset.labels.cpu(), classes=train.classes, mean=train.mean, std=train.std,
-        meta=meta, tensors=synset.tensors(),
+        meta=meta, tensors={**synset.tensors(), **objective.tensors()},
     ))
     save_grid(train.denormalize(images).clamp(0, 1), synset.labels.cpu(), train.classes, run.file(RunDir.GRID),
               title=f"{cfg.dataset} {cfg.method}/{cfg.space} IPC {cfg.ipc}")
@@ -124,6 +126,6 @@ def _distill(cfg: DistillConfig, run: RunDir, splits, device: torch.device, resu
         "prior": prior_record,
         "dataset": {"name": cfg.dataset, "source": splits.source, **splits.info},
     })
-    save_checkpoint(run.file(RunDir.CHECKPOINT), state, synset, optimizer, generator)
+    save_checkpoint(run.file(RunDir.CHECKPOINT), state, synset, optimizer, generator, objective)
     log.info("done in %.1f s; synthetic set in %s", state["seconds"], run.file(RunDir.SYNSET))
     return run.path

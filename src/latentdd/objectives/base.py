@@ -77,4 +77,19 @@ class Objective:
         need them (DM) cost nothing."""
 
 
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Tensors saved with the synthetic set (MTT: ``learned_lr``); none by default."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        """Resumable state of the objective (learnable tensors, its optimizer, counters).
+
+        Must hold only tensors, numbers, strings, lists and dicts (checkpoints load with
+        ``weights_only=True``)."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
+
 OBJECTIVES: Registry[type[Objective]] = Registry("method")
