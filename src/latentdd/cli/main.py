@@ -109,6 +109,35 @@ def prior_train(dataset: str, data_dir: str | None, out: str, epochs: float | No
 
 
 @cli.command()
+@click.option("--dataset", required=True, help="Dataset name, as for distill.")
+@click.option("--data-dir", help="Folder with the data.")
+@click.option("--num", type=int, required=True, help="Experts the folder should hold (finished ones are skipped).")
+@click.option("--epochs", type=int, required=True, help="Training epochs per expert (saved after each).")
+@click.option("--out", required=True, help="Expert folder (several processes may fill one concurrently).")
+@click.option("--model", default="convnet", show_default=True, help="Network; must match distill's --model.")
+@click.option("--model-args", help="Network options, e.g. width=64,depth=2; must match distill's.")
+@click.option("--image-size", type=int, help="Resize images to this size; must match distill's.")
+@click.option("--zca", is_flag=True, help="Train on ZCA-whitened data (MTT's CIFAR setting); distill with --zca.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--quiet", is_flag=True)
+def experts(dataset: str, data_dir: str | None, num: int, epochs: int, out: str, model: str, model_args: str | None,
+            image_size: int | None, zca: bool, seed: int, device: str, quiet: bool) -> None:
+    """Train expert trajectories for --method mtt (MTT's buffer.py settings)."""
+    from ..config import DistillConfig, apply_overrides
+    from ..data import load_dataset
+    from ..experts import train_experts
+
+    args = apply_overrides(DistillConfig(), {"model_args": model_args or {}}, "command line").model_args
+    splits = load_dataset(dataset, data_dir, image_size=image_size)
+    report = train_experts(splits, out, num=num, epochs=epochs, model=model, model_args=args, zca=zca, seed=seed,
+                           device=device, progress=not quiet)
+    done = len(report.trained) + len(report.skipped)
+    click.echo(f"experts: {report.folder} ({done} of {num} finished; trained {len(report.trained)} now"
+               + (f"; {len(report.busy)} in progress elsewhere" if report.busy else "") + ")")
+
+
+@cli.command()
 @click.option("--out", default="latentdd-demo", show_default=True, help="Folder for the demo's runs.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--quiet", is_flag=True)
@@ -117,6 +146,41 @@ def demo(out: str, device: str, quiet: bool) -> None:
     from ..demo import run_demo
 
     click.echo(run_demo(out, device=device, progress=not quiet))
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True)
+@click.option("--out", required=True, help="HTML file to write; the same tables go beside it as Markdown (.md).")
+@click.option("--full-data/--no-full-data", "full_data", default=None,
+              help="Train the runs' architectures on the full training set as the upper reference (cached in "
+                   "$LATENTDD_CACHE/fulldata). Default: use the cache, measure only on a GPU.")
+@click.option("--full-data-epochs", type=int, help="Shorten full-data training to N epochs (the report says so).")
+@click.option("--data-dir", help="Where the runs' dataset lives (if not where they were distilled from).")
+@click.option("--device", default="auto", show_default=True, help="Device for full-data training.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def report(run_dirs: tuple[str, ...], out: str, full_data: bool | None, full_data_epochs: int | None,
+           data_dir: str | None, device: str, quiet: bool) -> None:
+    """Write one self-contained HTML report (and its Markdown) of one or more runs of one dataset."""
+    from ..report import write_report
+
+    files = write_report(list(run_dirs), out, full_data=full_data, full_data_epochs=full_data_epochs,
+                         data_dir=data_dir, device=device, progress=not quiet)
+    click.echo(f"report: {files.html}\nmarkdown: {files.markdown}")
+
+
+@cli.command()
+@click.argument("run_dirs", nargs=-1, required=True)
+@click.option("--metric", default="cross", show_default=True,
+              help="cross (cross-architecture mean) or one architecture, e.g. convnet.")
+@click.option("--markdown", is_flag=True, help="Print a Markdown table instead of the terminal table.")
+def compare(run_dirs: tuple[str, ...], metric: str, markdown: bool) -> None:
+    """Lay runs of one dataset out as one grid: objective/space (rows) x IPC (columns), best marked."""
+    from ..report.compare import compare_runs
+    from ..report.markdown import render_table
+    from ..report.text import render_text
+
+    table = compare_runs(list(run_dirs), metric)
+    click.echo(render_table(table) if markdown else render_text(table))
 
 
 def main(argv: list[str] | None = None) -> None:

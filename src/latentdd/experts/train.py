@@ -1,0 +1,208 @@
+"""Train expert trajectories for MTT: networks trained on the real data, saved every epoch.
+
+Settings follow MTT's ``buffer.py``: plain SGD at ``lr_teacher`` 0.01 without momentum
+or weight decay, batch 256, DSA on every batch (one family per batch, parameters per
+image), no learning-rate decay, the parameters recorded before training and after each
+epoch.  ``latentdd experts`` calls :func:`train_experts`.
+
+Filling a buffer is resumable and parallel: expert ``k`` is trained only if
+``expert_<k>.safetensors`` is missing and its lock (:mod:`.lock`) can be claimed, so a
+re-run skips finished experts and several processes (or machines sharing the folder)
+split the work.  Expert ``k``'s randomness comes from ``(seed, k)`` alone, so which
+process trains it does not change it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..augment import DEFAULT_STRATEGY, make_dsa
+from ..data.dataset import DatasetSplits, ImageDataset
+from ..data.zca import ZCA, ZCA_EPS
+from ..device import resolve_device
+from ..errors import UserError
+from ..evaluate.train import measure_accuracy
+from ..nets import create_model
+from ..seeding import draw_seed, make_generator
+from .buffer import (
+    ZCA_FILE,
+    ExpertSettings,
+    ensure_manifest,
+    expert_path,
+    is_complete,
+    lock_path,
+    save_expert,
+)
+from .lock import try_claim
+
+log = logging.getLogger("latentdd.experts")
+
+
+@dataclass
+class ExpertsReport:
+    """What one call did: experts it trained, found finished, or left to other processes."""
+
+    folder: Path
+    trained: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    busy: list[int] = field(default_factory=list)
+    test_accuracy: dict[int, float] = field(default_factory=dict)
+
+
+def expert_seed(seed: int, k: int) -> int:
+    """Independent stream per (seed, expert index), whoever trains it."""
+    return int(np.random.SeedSequence([int(seed), int(k)]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def flat_parameters(net: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+
+
+def prepare_zca(splits: DatasetSplits, folder: Path, device: torch.device) -> ZCA:
+    """The buffer's whitening: fitted once; a process that finds it already published
+    (by a peer) uses that one, so every expert of the folder saw the same transform."""
+    path = folder / ZCA_FILE
+    if path.is_file():
+        return ZCA.load(path)
+    zca = ZCA.fit(splits.train, eps=ZCA_EPS, device=device)
+    tmp = folder / f".{ZCA_FILE}.{os.getpid()}.tmp"
+    zca.save(tmp, {"dataset": splits.name, "sha256": splits.info.get("sha256")})
+    try:
+        os.link(tmp, path)  # atomic publish-if-absent
+    except FileExistsError:
+        zca = ZCA.load(path)
+    finally:
+        tmp.unlink()
+    return zca
+
+
+def train_one_expert(
+    train: ImageDataset,
+    test: ImageDataset | None,
+    settings: ExpertSettings,
+    k: int,
+    device: torch.device,
+    digits: bool = False,
+    on_epoch: Callable[[], None] | None = None,
+) -> tuple[torch.Tensor, list[tuple[str, list[int]]], float | None]:
+    """Train expert ``k``; returns its trajectory ``[epochs + 1, P]``, the parameter index
+    and the final test accuracy (percent; ``None`` without a test set)."""
+    g = make_generator(expert_seed(settings.seed, k))
+    net = create_model(settings.model, settings.channels, settings.num_classes, tuple(settings.image_size),
+                       seed=draw_seed(g), **settings.model_args).to(device)
+    order_gen = make_generator(draw_seed(g))
+    aug_gen = make_generator(draw_seed(g), device=device)
+    dsa = make_dsa(settings.dsa_strategy, digits=digits) if settings.dsa else None
+    optimizer = torch.optim.SGD(net.parameters(), lr=settings.lr, momentum=settings.momentum,
+                                weight_decay=settings.weight_decay)
+    index = [(name, list(p.shape)) for name, p in net.named_parameters()]
+    trajectory = torch.empty(settings.epochs + 1, sum(p.numel() for p in net.parameters()))
+    trajectory[0] = flat_parameters(net).cpu()
+    x, y = train.images.to(device), train.labels.to(device)
+    net.train()
+    for epoch in range(settings.epochs):
+        order = torch.randperm(len(train), generator=order_gen).to(device)
+        for i in range(0, len(train), settings.batch):
+            idx = order[i : i + settings.batch]
+            xb = x[idx]
+            if dsa is not None and dsa.enabled:
+                xb = dsa(xb, aug_gen)
+            loss = F.cross_entropy(net(xb), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        trajectory[epoch + 1] = flat_parameters(net).cpu()
+        if not torch.isfinite(trajectory[epoch + 1]).all():
+            raise UserError(f"expert {k} diverged in epoch {epoch + 1} (non-finite parameters); "
+                            f"lower the expert learning rate (now {settings.lr})")
+        if on_epoch is not None:
+            on_epoch()
+    accuracy = measure_accuracy(net, test, device)[0] if test is not None else None
+    return trajectory, index, accuracy
+
+
+def train_experts(
+    splits: DatasetSplits,
+    out_dir: str | Path,
+    num: int,
+    epochs: int,
+    model: str = "convnet",
+    lr: float = 0.01,
+    momentum: float = 0.0,
+    weight_decay: float = 0.0,
+    batch: int = 256,
+    dsa: bool = True,
+    zca: bool = False,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    model_args: dict[str, Any] | None = None,
+    dsa_strategy: str = DEFAULT_STRATEGY,
+) -> ExpertsReport:
+    """Fill ``out_dir`` with experts ``0 .. num-1`` (skipping finished or claimed ones)."""
+    if num < 1 or epochs < 1:
+        raise UserError(f"--num and --epochs must be at least 1 (got {num} and {epochs})")
+    if batch < 1 or not lr > 0:
+        raise UserError(f"the expert batch size must be >= 1 and the learning rate > 0 (got {batch}, {lr})")
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
+    train = splits.train
+    model_args = dict(model_args or {})
+    create_model(model, train.channels, train.num_classes, train.image_size, **model_args)  # fail early
+    settings = ExpertSettings(
+        dataset=splits.name, dataset_sha256=splits.info.get("sha256"), channels=train.channels,
+        num_classes=train.num_classes, image_size=list(train.image_size), model=model.lower(),
+        model_args=model_args, epochs=int(epochs), lr=float(lr), momentum=float(momentum),
+        weight_decay=float(weight_decay), batch=int(batch), dsa=bool(dsa), dsa_strategy=dsa_strategy,
+        zca=bool(zca), zca_eps=ZCA_EPS if zca else None, seed=int(seed),
+    )
+    folder = Path(out_dir)
+    ensure_manifest(folder, settings)
+    report = ExpertsReport(folder)
+    todo = [k for k in range(num) if not is_complete(expert_path(folder, k), epochs)]
+    report.skipped = [k for k in range(num) if k not in todo]
+    if not todo:
+        return report
+    test: ImageDataset | None = splits.test if len(splits.test) else None
+    if zca:
+        transform = prepare_zca(splits, folder, dev)
+        train = transform.apply_dataset(train)
+        test = transform.apply_dataset(test) if test is not None else None
+    bar = tqdm(total=len(todo) * epochs, desc="experts", unit="ep", disable=not progress, dynamic_ncols=True)
+    try:
+        for k in todo:
+            claim = try_claim(lock_path(folder, k))
+            if claim is None:
+                report.busy.append(k)
+                bar.update(epochs)
+                continue
+            with claim:
+                if is_complete(expert_path(folder, k), epochs):  # finished by a peer meanwhile
+                    report.skipped.append(k)
+                    bar.update(epochs)
+                    continue
+                started = time.perf_counter()
+                bar.set_postfix(expert=k)
+                trajectory, index, acc = train_one_expert(train, test, settings, k, dev, digits=splits.digits,
+                                                          on_epoch=lambda: bar.update(1))
+                extra = {"expert": k, "test_accuracy": acc, "train_seconds": time.perf_counter() - started,
+                         "device": str(dev)}
+                save_expert(expert_path(folder, k), trajectory, index, settings, extra)
+            report.trained.append(k)
+            if acc is not None:
+                report.test_accuracy[k] = acc
+            log.info("expert %d: test accuracy %.2f%% after %d epochs", k, acc or float("nan"), epochs)
+    finally:
+        bar.close()
+    report.skipped.sort()
+    return report

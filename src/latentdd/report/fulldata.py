@@ -1,0 +1,221 @@
+"""The upper reference: the same architectures trained on the *full* training set.
+
+A distilled set's accuracy means little without what the whole dataset reaches under
+the same protocol.  Training on 60k images is expensive on a CPU, so:
+
+* each result (one architecture, one seed) is cached in ``$LATENTDD_CACHE/fulldata``
+  (default ``~/.cache/latentdd/fulldata``) under a key of everything that changes it --
+  the dataset's content hash, the architecture, the protocol's training settings, the
+  augmentation, the seed and the latentdd version -- so it is measured once per dataset
+  and architecture and reused by every later report;
+* measuring is automatic only on an accelerator; on a CPU it is opt-in (``full_data=True``),
+  and ``epochs`` can bound it (the report then says the protocol was shortened);
+* when nothing is measured the report says so and why, instead of leaving a blank.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import __version__
+from ..augment import make_dsa
+from ..data import DatasetSplits, load_dataset
+from ..device import resolve_device
+from ..errors import UserError
+from ..evaluate import EvalProtocol, get_protocol, summarize, train_and_test
+from ..fileio import atomic_write_json
+from .collect import Run
+
+CACHE_FORMAT = 1
+#: Training settings of a protocol that change what a network learns (not its name or model list).
+TRAINING_FIELDS = ("epochs", "lr", "momentum", "weight_decay", "batch_size", "lr_decay_at", "dsa_strategy")
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("LATENTDD_CACHE") or str(Path.home() / ".cache" / "latentdd")
+    return Path(root) / "fulldata"
+
+
+def cache_key(dataset: str, dataset_sha256: str, model: str, protocol: EvalProtocol, seed: int,
+              digits: bool) -> dict[str, Any]:
+    """Everything a full-data accuracy depends on (``digits`` switches DSA's flip off)."""
+    return {
+        "format": CACHE_FORMAT,
+        "latentdd": __version__,
+        "dataset": dataset,
+        "dataset_sha256": dataset_sha256,
+        "model": model,
+        "seed": int(seed),
+        "protocol": {k: getattr(protocol, k) for k in TRAINING_FIELDS},
+        "digits": bool(digits),
+    }
+
+
+def key_file(key: dict[str, Any], root: Path | None = None) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{key['dataset']}-{key['model']}")[:60]  # folder:PATH names
+    return (root or cache_dir()) / f"{readable}-{digest}.json"
+
+
+def _read_cached(key: dict[str, Any], root: Path | None) -> dict[str, Any] | None:
+    path = key_file(key, root)
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None  # absent or damaged: measure again
+    return entry.get("result") if entry.get("key") == key else None
+
+
+@dataclass
+class FullData:
+    """Full-data accuracies for one run's protocol, or the reason there are none."""
+
+    accuracy: dict[str, dict[str, Any]] | None
+    note: str
+    per_class: dict[str, list[float | None]] = field(default_factory=dict)
+    train_seconds: dict[str, float] = field(default_factory=dict)
+    epochs: int | None = None
+    protocol_epochs: int | None = None
+    n_train: int | None = None
+    measured_now: int = 0  # (architecture, seed) pairs trained for this report; the rest came from the cache
+
+    @property
+    def available(self) -> bool:
+        return self.accuracy is not None
+
+
+def _mean_per_class(rows: list[list[float | None]]) -> list[float | None]:
+    out: list[float | None] = []
+    for col in zip(*rows, strict=True):
+        present = [v for v in col if v is not None]
+        out.append(sum(present) / len(present) if present else None)
+    return out
+
+
+class FullDataMeasurer:
+    """Looks up and (when allowed) measures full-data accuracies; loads each dataset once.
+
+    ``mode``: ``True`` measure whatever the cache lacks; ``False`` skip entirely; ``None``
+    (auto) use the cache, and measure only on an accelerator.
+    """
+
+    def __init__(self, mode: bool | None = None, *, epochs: int | None = None, data_dir: str | None = None,
+                 device: str = "auto", progress: bool = True, root: Path | None = None) -> None:
+        if epochs is not None and epochs < 1:
+            raise UserError(f"--full-data-epochs must be at least 1, got {epochs}")
+        self.mode = mode
+        self.epochs = epochs
+        self.data_dir = data_dir
+        self.device_name = device
+        self.progress = progress
+        self.root = root
+        self._splits: dict[tuple[Any, ...], DatasetSplits] = {}
+
+    def _device(self) -> torch.device:
+        return resolve_device(self.device_name)
+
+    def _load(self, run: Run) -> DatasetSplits:
+        data_dir = self.data_dir or run.config.data_dir
+        size = int(run.synset.images.shape[-1])
+        key = (run.dataset, data_dir, size)
+        if key not in self._splits:
+            self._splits[key] = load_dataset(run.dataset, data_dir, image_size=size)
+        return self._splits[key]
+
+    def for_run(self, run: Run) -> FullData:
+        if self.mode is False:
+            return FullData(None, "not measured (--no-full-data)")
+        sha = run.dataset_sha256
+        if not sha:
+            return FullData(None, "not measured: the run does not record its dataset's content hash, "
+                                  "so a cached result could not be matched to it")
+        if not run.seeds or not run.models:
+            return FullData(None, "not measured: metrics.json records no seeds or architectures to repeat")
+        protocol_epochs = int(run.metrics.get("epochs") or 0) or None
+        try:
+            protocol = get_protocol(str(run.metrics.get("protocol")), epochs=self.epochs or protocol_epochs)
+        except UserError as e:
+            return FullData(None, f"not measured: {e}")
+        digits = bool(run.meta.get("digits", False))
+        pairs = [(m, s) for m in run.models for s in run.seeds]
+        keys = {pair: cache_key(run.dataset, sha, pair[0], protocol, pair[1], digits) for pair in pairs}
+        found = {pair: _read_cached(key, self.root) for pair, key in keys.items()}
+        missing = [pair for pair, hit in found.items() if hit is None]
+        n_train = run.stats.get("dataset", {}).get("n_train")
+        measured = 0
+        if missing:
+            auto_cpu = self.mode is None and self._device().type == "cpu"
+            if auto_cpu:
+                images = f"{n_train} images" if n_train else "the full training set"
+                return FullData(
+                    None,
+                    f"not measured: training {len(run.models)} architecture(s) x {len(run.seeds)} seed(s) on "
+                    f"{images} for {protocol.epochs} epoch(s) is opt-in on a CPU; pass --full-data "
+                    "(and --full-data-epochs N to bound it). Results are cached once measured.",
+                    protocol_epochs=protocol_epochs, n_train=n_train,
+                )
+            try:
+                splits = self._load(run)
+            except UserError as e:
+                if self.mode:  # asked for explicitly: the user must fix the data location
+                    raise
+                return FullData(None, f"not measured: {e}")
+            if splits.info.get("sha256") != sha:
+                return FullData(None, f"not measured: the {run.dataset!r} data found now (sha256 "
+                                      f"{str(splits.info.get('sha256'))[:12]}) is not what the run was distilled "
+                                      f"from ({sha[:12]}); pass --data-dir to the original data")
+            n_train = len(splits.train)
+            found.update(self._measure(splits, protocol, missing, keys))
+            measured = len(missing)
+        return self._summarize(run, found, protocol, protocol_epochs, n_train, measured)
+
+    def _measure(self, splits: DatasetSplits, protocol: EvalProtocol, missing: list[tuple[str, int]],
+                 keys: dict[tuple[str, int], dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
+        device = self._device()
+        dsa = make_dsa(protocol.dsa_strategy, digits=splits.digits)
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(missing), desc=f"full data ({len(splits.train)} images)", unit="run")
+        out = {}
+        try:
+            for model, seed in missing:
+                r = train_and_test(model, splits.train.images, splits.train.labels, splits.test,
+                                   protocol=protocol, seed=seed, dsa=dsa, device=device)
+                result = {"accuracy": r.accuracy, "per_class": r.per_class, "train_seconds": r.train_seconds,
+                          "device": str(device), "n_train": len(splits.train)}
+                atomic_write_json(key_file(keys[(model, seed)], self.root), {"key": keys[(model, seed)],
+                                                                            "result": result})
+                out[(model, seed)] = result
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+        return out
+
+    def _summarize(self, run: Run, found: dict[tuple[str, int], dict[str, Any] | None], protocol: EvalProtocol,
+                   protocol_epochs: int | None, n_train: int | None, measured: int) -> FullData:
+        accuracy, per_class, seconds = {}, {}, {}
+        for model in run.models:
+            results = [found[(model, s)] for s in run.seeds]
+            results = [r for r in results if r is not None]
+            accuracy[model] = summarize([r["accuracy"] for r in results])
+            per_class[model] = _mean_per_class([r["per_class"] for r in results])
+            seconds[model] = sum(r["train_seconds"] for r in results) / len(results)
+            n_train = n_train or results[0].get("n_train")
+        cached = len(found) - measured
+        how = f"{measured} network(s) trained now, {cached} from the cache in {self.root or cache_dir()}"
+        if protocol_epochs and protocol.epochs != protocol_epochs:
+            how += (f"; trained {protocol.epochs} epoch(s) instead of the protocol's {protocol_epochs} "
+                    "(--full-data-epochs), so these figures understate what the full data reaches")
+        return FullData(accuracy, how, per_class, seconds, protocol.epochs, protocol_epochs, n_train, measured)

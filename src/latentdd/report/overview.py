@@ -1,0 +1,37 @@
+"""The first thing a reader sees: one line per run with its headline figures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .document import Paragraph, Section, Table
+from .fmt import pct, seconds, signed
+from .references import RunRefs
+
+
+def overview_section(refs: Sequence[RunRefs]) -> Section:
+    first = refs[0].run
+    sha = first.dataset_sha256
+    n_train = first.stats.get("dataset", {}).get("n_train")
+    rows = []
+    for r in refs:
+        cross = r.distilled_cross
+        base = r.cross_mean(r.baseline)
+        full = r.cross_mean(r.full.accuracy)
+        rows.append([
+            r.run.label,
+            pct(cross),
+            signed(cross - base if cross is not None and base is not None else None),
+            f"{pct(100 * cross / full)}%" if cross is not None and full else "not measured",
+            seconds(r.run.stats.get("distill_seconds")),
+            str(r.run.path),
+        ])
+    table = Table.of(["run", "cross-arch mean %", "vs random real (points)", "of full data", "distillation time",
+                      "folder"], rows, caption="Runs in this report")
+    dataset = (f"Dataset {first.dataset}" + (f", {n_train:,} training images" if n_train else "")
+               + (f", content sha256 {sha[:16]}…" if sha else "") + f"; {len(first.synset.classes)} classes.")
+    blocks = [Paragraph(dataset), table]
+    unmeasured = [r for r in refs if not r.full.available]
+    if unmeasured:
+        blocks.append(Paragraph(f"Full-data reference {unmeasured[0].full.note}", "note"))
+    return Section("overview", "Overview", blocks)

@@ -1,0 +1,119 @@
+"""Provenance: which data, which prior, which code and which settings made each figure.
+
+The dataset is named by its content hash (two runs with one hash saw the same pixels),
+the prior by its record (weights hash, where it came from, its declared license), the
+code by ``latentdd.__version__`` plus the git commit when the package runs from a
+checkout, and the run by its full ``config.yaml``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from .document import Code, Section, Table
+from .references import RunRefs
+
+
+def git_commit(where: Path | None = None) -> str | None:
+    """The commit of the checkout holding ``where`` (default: this package), ``+dirty`` when it has
+    uncommitted changes to tracked files; ``None`` outside a git checkout or without git."""
+    where = where or Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "") if head else None
+
+
+def code_version() -> str:
+    commit = git_commit()
+    return f"latentdd {__version__}" + (f" (git {commit})" if commit else " (not a git checkout)")
+
+
+def _prior_lines(record: dict[str, Any] | None) -> list[tuple[str, str]]:
+    if not record:
+        return [("prior", "none (pixel space)")]
+    if record.get("source") == "random":
+        return [("prior", f"random weights, architecture {record.get('arch')}, seed {record.get('seed')}"),
+                ("prior license", "none needed (no training data involved)")]
+    dataset = record.get("dataset")
+    if isinstance(dataset, dict):
+        dataset = f"{dataset.get('name')} (sha256 {str(dataset.get('sha256'))[:16]}…)"
+    elif record.get("dataset_sha256"):
+        dataset = f"{dataset} (sha256 {str(record['dataset_sha256'])[:16]}…)"
+    lines = [
+        ("prior", f"{record.get('arch', '?')} from {record.get('path', 'path not recorded')}"),
+        ("prior source", str(record.get("source", "not recorded"))),
+        ("prior trained on", str(dataset or "not recorded")),
+        ("prior weights sha256", str(record.get("sha256", "not recorded"))),
+        ("prior file sha256", str(record.get("file_sha256", "not recorded"))),
+        ("prior license", str(record.get("license", "not declared"))),
+    ]
+    if record.get("steps"):
+        lines.append(("prior training", f"{record['steps']} steps, {record.get('train_seconds', '?')} s"))
+    return lines
+
+
+def provenance_table(refs: Sequence[RunRefs]) -> Table:
+    per_run: list[dict[str, str]] = []
+    for r in refs:
+        run, stats = r.run, r.run.stats
+        ds = stats.get("dataset", {})
+        items: list[tuple[str, str]] = [
+            ("run folder", str(run.path)),
+            ("dataset", f"{run.dataset} ({ds.get('source') or run.meta.get('dataset_source', 'source not recorded')})"),
+            ("dataset size", f"{ds.get('n_train', '?')} train / {ds.get('n_test', '?')} test images, "
+                             f"{'x'.join(str(v) for v in run.synset.images.shape[1:])} (C x H x W)"),
+            ("dataset sha256", str(run.dataset_sha256 or "not recorded")),
+            ("dataset license", str(ds.get("license", "not recorded"))),
+            ("objective / space", f"{run.method} / {run.space}" + (f", layer {run.layer}" if run.layer is not None else "")),
+            ("distillation", f"{run.config.iterations} iterations on {run.distill_model}, seed {run.config.seed}"),
+            *_prior_lines(run.meta.get("prior") or stats.get("prior")),
+            ("evaluation", run.protocol_line()),
+            ("made with", str(stats.get("latentdd_version") or run.meta.get("latentdd_version")
+                              or "not recorded by the run")),
+        ]
+        per_run.append(dict(items))
+    keys: list[str] = []
+    for d in per_run:
+        keys += [k for k in d if k not in keys]
+    rows = [[k, *(d.get(k, "-") for d in per_run)] for k in keys]
+    return Table.of(["", *(r.run.label for r in refs)], rows, caption="Where each run came from",
+                    notes=[f"report made by {code_version()}"], numeric=False)
+
+
+def settings_diff(refs: Sequence[RunRefs]) -> Table | None:
+    """The settings whose values differ between the runs (``out`` aside): what the comparison varies."""
+    if len(refs) < 2:
+        return None
+    configs = [r.run.config.to_dict() for r in refs]
+    keys = [k for k in configs[0] if k != "out" and len({repr(c.get(k)) for c in configs}) > 1]
+    if not keys:
+        return None
+    rows = [[k, *(_setting(c.get(k)) for c in configs)] for k in keys]
+    return Table.of(["setting", *(r.run.label for r in refs)], rows, caption="Settings that differ between the runs",
+                    numeric=False)
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items()) or "{}"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def provenance_section(refs: Sequence[RunRefs]) -> Section:
+    blocks: list[Any] = [provenance_table(refs)]
+    diff = settings_diff(refs)
+    if diff is not None:
+        blocks.append(diff)
+    blocks += [Code(r.run.config_text, "yaml", f"{r.run.label}: {r.run.path / 'config.yaml'}") for r in refs]
+    return Section("provenance", "Provenance", blocks)

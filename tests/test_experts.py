@@ -1,0 +1,140 @@
+"""Expert buffers: resumable, safe to fill from several processes, compact and loadable."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from latentdd.cli.main import main as cli_main
+from latentdd.data.dataset import DatasetSplits, ImageDataset
+from latentdd.errors import UserError
+from latentdd.experts import ExpertBuffer, expert_path, read_expert_header, train_experts
+from latentdd.experts import lock as lock_module
+from latentdd.experts.lock import try_claim
+from latentdd.seeding import make_generator
+
+TINY = {"model": "convnet", "model_args": {"width": 8, "depth": 1}, "batch": 32, "device": "cpu", "progress": False}
+
+
+def tiny_splits(n=20, classes=3, size=8, channels=3, seed=0):
+    g = make_generator(seed)
+    def ds(count):
+        labels = torch.arange(classes).repeat_interleave(count)
+        images = torch.randn(len(labels), channels, size, size, generator=g) + labels.view(-1, 1, 1, 1) * 0.5
+        return ImageDataset(images, labels, [f"c{c}" for c in range(classes)], (0.5,) * channels, (0.25,) * channels)
+    return DatasetSplits(ds(n), ds(5), "tiny", "test", info={"sha256": "abc"})
+
+
+def test_buffer_layout_metadata_and_row_reads(tmp_path):
+    report = train_experts(tiny_splits(), tmp_path / "b", num=2, epochs=3, seed=1, **TINY)
+    assert report.trained == [0, 1] and report.skipped == [] and set(report.test_accuracy) == {0, 1}
+    header = read_expert_header(expert_path(tmp_path / "b", 0))
+    p = sum(torch.Size(s).numel() for _, s in header["index"])
+    assert header["shape"] == [4, p]
+    assert header["settings"]["lr"] == 0.01 and header["settings"]["momentum"] == 0.0 and header["settings"]["dsa"]
+    assert header["settings"]["dataset_sha256"] == "abc" and header["extra"]["expert"] == 0
+    buf = ExpertBuffer(tmp_path / "b")
+    full = load_file(str(expert_path(tmp_path / "b", 1)))["trajectory"]
+    start, end = buf.rows(1, [1, 3])
+    assert torch.equal(start, full[1]) and torch.equal(end, full[3])
+    assert not torch.equal(full[0], full[3])  # it trained
+    assert not torch.equal(full, load_file(str(expert_path(tmp_path / "b", 0)))["trajectory"])  # distinct experts
+
+
+def test_resume_skips_finished_experts_and_retrains_damaged_ones(tmp_path):
+    folder = tmp_path / "b"
+    train_experts(tiny_splits(), folder, num=1, epochs=2, **TINY)
+    first = expert_path(folder, 0)
+    stamp, content = first.stat().st_mtime_ns, first.read_bytes()
+    report = train_experts(tiny_splits(), folder, num=3, epochs=2, **TINY)
+    assert report.skipped == [0] and report.trained == [1, 2]
+    assert first.stat().st_mtime_ns == stamp and first.read_bytes() == content
+    expert_path(folder, 1).write_bytes(b"not a safetensors file")  # e.g. a damaged copy
+    again = train_experts(tiny_splits(), folder, num=3, epochs=2, **TINY)
+    assert again.trained == [1] and again.skipped == [0, 2]
+    assert read_expert_header(expert_path(folder, 1)) is not None
+    with pytest.raises(UserError, match="other settings.*epochs"):
+        train_experts(tiny_splits(), folder, num=3, epochs=5, **TINY)
+
+
+def test_expert_depends_only_on_seed_and_index(tmp_path):
+    a = train_experts(tiny_splits(), tmp_path / "a", num=2, epochs=2, **TINY)
+    # another process holds expert 0 of buffer c, so this call trains expert 1 alone
+    (tmp_path / "c").mkdir()
+    with try_claim(tmp_path / "c" / "expert_0.lock"):
+        c = train_experts(tiny_splits(), tmp_path / "c", num=2, epochs=2, **TINY)
+    assert a.trained == [0, 1] and c.busy == [0] and c.trained == [1]
+    def traj(folder, k):
+        return load_file(str(expert_path(tmp_path / folder, k)))["trajectory"]
+    assert torch.equal(traj("a", 1), traj("c", 1))
+    train_experts(tiny_splits(), tmp_path / "s7", num=1, epochs=2, seed=7, **TINY)
+    assert not torch.equal(traj("a", 0), traj("s7", 0))
+
+
+HOLD = """
+import importlib.util, sys, time
+spec = importlib.util.spec_from_file_location("lock", sys.argv[2])  # stdlib only: no torch import
+lock = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(lock)
+claim = lock.try_claim(sys.argv[1])
+print("claimed" if claim else "refused", flush=True)
+time.sleep(60)
+"""
+
+
+def test_lock_is_exclusive_and_a_dead_holders_lock_is_broken(tmp_path, caplog):
+    lock = tmp_path / "expert_0.lock"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(lock), lock_module.__file__], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "claimed"
+        assert try_claim(lock) is None  # a live holder keeps it
+        assert lock.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    claim = try_claim(lock)  # holder died without releasing: stale, broken, ours
+    assert claim is not None and "stale lock" in caplog.text
+    assert try_claim(lock) is None  # now we hold it
+    claim.release()
+    assert not lock.exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_two_cli_processes_fill_one_buffer_without_duplicates(tmp_path):
+    out = tmp_path / "buf"
+    cmd = [sys.executable, "-m", "latentdd.cli.main", "experts", "--dataset", "embedded", "--image-size", "8",
+           "--model-args", "width=8,depth=1", "--num", "6", "--epochs", "1", "--out", str(out), "--device", "cpu",
+           "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    outputs = [p.communicate(timeout=240) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outputs
+    files = sorted(p.name for p in out.iterdir())
+    assert files == ["buffer.json"] + sorted(f"expert_{k}.safetensors" for k in range(6)), files
+    trained = [int(o.split("trained ")[1].split(" ")[0]) for o, _ in outputs]
+    assert sum(trained) == 6, outputs  # every expert trained exactly once across the two processes
+    buf = ExpertBuffer(out)
+    assert len(buf) == 6
+    firsts = {tuple(buf.rows(k, [1])[0][:20].tolist()) for k in range(6)}
+    assert len(firsts) == 6  # six different experts, none written twice
+    assert all(read_expert_header(expert_path(out, k))["extra"]["expert"] == k for k in range(6))
+
+
+def test_cli_experts_resumes_and_reports(tmp_path, capsys):
+    def run(*extra):
+        args = ["experts", "--dataset", "embedded", "--image-size", "8", "--model-args", "width=8,depth=1",
+                "--num", "1", "--out", str(tmp_path / "b"), "--device", "cpu", "--quiet", *extra]
+        with pytest.raises(SystemExit) as exit_:
+            cli_main(args)
+        captured = capsys.readouterr()
+        return exit_.value.code, captured.out + captured.err
+
+    assert run("--epochs", "1") == (0, f"experts: {tmp_path / 'b'} (1 of 1 finished; trained 1 now)\n")
+    assert run("--epochs", "1")[1].endswith("trained 0 now)\n")
+    code, text = run("--epochs", "2")
+    assert code == 2 and "other settings (epochs: folder has 1, asked 2)" in text
