@@ -240,7 +240,7 @@ class SiameseGradientMatching(GradientMatching):
     def _augmentation(self, ctx: ObjectiveContext) -> DSA | None:
         if ctx.dsa is None or not ctx.dsa.enabled:
             raise UserError(
-                "method 'dsa' needs its augmentation: pass --dsa true with a --dsa-strategy other than "
-                "'none' (e.g. color_crop_cutout_flip_scale_rotate), or use --method dc"
+                "method 'dsa' needs its augmentation: drop --no-dsa (or set dsa: true) and use a "
+                "--dsa-strategy other than 'none' (e.g. color_crop_cutout_flip_scale_rotate), or use --method dc"
             )
         return ctx.dsa

@@ -70,7 +70,7 @@ def side_by_side(refs: Sequence[RunRefs]) -> Table:
     missing_full = [r for r in refs if not r.full.available]
     if missing_full:
         notes.append(f"Full data: {missing_full[0].full.note}")
-    return Table([ "architecture", *(r.run.label for r in refs), *(h for h, _, _ in ref_cols)], rows,
+    return Table(["architecture", *(r.run.label for r in refs), *(h for h, _, _ in ref_cols)], rows,
                  caption="Test accuracy (%) of fresh networks trained on each set", notes=notes)
 
 
