@@ -1,6 +1,7 @@
 import os
 
 import pytest
+import torch
 
 # Tests never touch the user's cache.
 os.environ.setdefault("LATENTDD_CACHE", os.path.join(os.path.dirname(__file__), "..", ".pytest_cache", "latentdd"))
@@ -17,3 +18,13 @@ def tiny_settings(tmp_path):
         "device": "cpu", "eval_protocol": "quick", "eval_models": ["convnetd1", "mlp"], "eval_epochs": 2,
         "eval_runs": 1, "out": str(tmp_path / "run"),
     }
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_thread():
+    """Tests use tiny networks: one thread is faster than two (no OpenMP spin), and it keeps
+    the suite from fighting other work on a 2-core machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

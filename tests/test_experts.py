@@ -16,6 +16,15 @@ from latentdd.experts import lock as lock_module
 from latentdd.experts.lock import try_claim
 from latentdd.seeding import make_generator
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: a second intra-op thread only adds synchronization (10x slower on a busy 2-core box)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 TINY = {"model": "convnet", "model_args": {"width": 8, "depth": 1}, "batch": 32, "device": "cpu", "progress": False}
 
 

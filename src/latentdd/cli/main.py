@@ -26,7 +26,7 @@ def cli(verbose: bool) -> None:
 @cli.command(context_settings=EXTRA)
 @click.option("--dataset", help="mnist, fashion-mnist, cifar10, cifar100, svhn, embedded, folder:PATH")
 @click.option("--data-dir", help="Folder with the data (torchvision root or npz folders like ../shared/datasets).")
-@click.option("--method", help="Distillation objective: dm.")
+@click.option("--method", help="Distillation objective: dm, dc, dsa, mtt.")
 @click.option("--space", type=click.Choice(["pixel", "latent"]), help="Optimize pixels or a generator's latents.")
 @click.option("--prior", help="Prior file (latentdd prior train) or 'random'; latent space only.")
 @click.option("--layer", type=int, help="Generator layer k to split at (latent space).")

@@ -283,7 +283,7 @@ class TrajectoryMatching(Objective):
         batch = cfg.batch_syn or images.shape[0]
         plan = UnrollPlan.draw(images.shape[0], cfg.syn_steps, batch, generator).to(syn.device)
         result = match_gradient(self.step_loss, theta0.to(syn.dtype), target.to(syn.dtype), images, syn_labels,
-                                plan, float(self.syn_lr))
+                                plan, self.syn_lr.detach().item())
         grads_ok = result.grad_images is not None and bool(torch.isfinite(result.grad_images).all()) \
             and bool(torch.isfinite(result.grad_lr).all())
         if not grads_ok:
@@ -292,7 +292,7 @@ class TrajectoryMatching(Objective):
             if self.nan_streak >= 2:
                 raise UserError(
                     f"MTT's {what} is not finite for the second iteration in a row (iteration {self.iteration}, "
-                    f"syn_lr {float(self.syn_lr):.4g}); the synthetic images or the step size diverged: start "
+                    f"syn_lr {self.syn_lr.detach().item():.4g}); the synthetic images or the step size diverged: start "
                     f"again with a lower --lr-img (now {cfg.lr_img}) or --lr-lr (now {cfg.lr_lr})"
                 )
             log.warning("iteration %d: MTT %s is not finite (expert %d, start epoch %d); skipping this update",
@@ -317,7 +317,7 @@ class TrajectoryMatching(Objective):
             return
         self.lr_optimizer.step()
         self.lr_optimizer.zero_grad(set_to_none=True)
-        value = float(self.syn_lr)
+        value = self.syn_lr.detach().item()
         if math.isfinite(value) and value > 0:
             self.last_good_lr = value
             return
@@ -338,7 +338,7 @@ class TrajectoryMatching(Objective):
         return out
 
     def state_dict(self) -> dict[str, Any]:
-        return {"syn_lr": float(self.syn_lr), "last_good_lr": self.last_good_lr, "iteration": self.iteration,
+        return {"syn_lr": self.syn_lr.detach().item(), "last_good_lr": self.last_good_lr, "iteration": self.iteration,
                 "nan_streak": self.nan_streak, "skip_lr_step": self._skip_lr_step,
                 "lr_optimizer": self.lr_optimizer.state_dict()}
 

@@ -25,5 +25,5 @@ def make_random_prior(num_classes: int, channels: int, image_size: int, seed: in
         prior = PRIORS.create(
             RANDOM_ARCH, num_classes=num_classes, image_channels=channels, image_size=image_size, **arch_kwargs
         )
-    prior.calibrate(make_generator(seed), batches=2, batch_size=64)
+    prior.calibrate(make_generator(seed), batches=1, batch_size=64)
     return prior.eval().requires_grad_(False)
