@@ -16,6 +16,7 @@ from latentdd.experts import lock as lock_module
 from latentdd.experts.lock import try_claim
 from latentdd.seeding import make_generator
 
+
 @pytest.fixture(autouse=True, scope="module")
 def one_thread():
     """Tiny tensors: a second intra-op thread only adds synchronization (10x slower on a busy 2-core box)."""

@@ -248,7 +248,7 @@ def test_mtt_end_to_end_through_the_api(embedded_experts, tmp_path, space, monke
                 "max_start_epoch": 2, "lr_lr": 1e-5, "zca": False, "device": "cpu", "checkpoint_every": 1,
                 "out": str(tmp_path / "run"), "compile": "off"}
     if space == "latent":
-        settings.update(prior="random", layer=1)
+        settings.update(prior="random", layer=0)
     run = api.distill(build_config(settings), progress=False)
     saved = load_synset(run / "synset.safetensors")
     assert saved.images.shape == (10, 1, 8, 8) and torch.isfinite(saved.images).all()

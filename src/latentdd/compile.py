@@ -23,7 +23,7 @@ from .errors import UserError
 log = logging.getLogger("latentdd.compile")
 
 #: iterations from which ``--compile auto`` switches compilation on
-AUTO_MIN_ITERATIONS = 100
+AUTO_MIN_ITERATIONS = 300
 
 
 def eager_embed(net: nn.Module, x: torch.Tensor) -> torch.Tensor:

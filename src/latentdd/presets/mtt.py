@@ -54,7 +54,7 @@ _COMMON = {"momentum": 0.5, "dsa": True, "init": "real", "lr_feat": 10000.0, "lr
 
 CPU_SMALL_EXPERT_EPOCHS = 15  # PROTOCOL.md: 5 experts x 15 epochs
 CPU_SMALL_SYN_STEPS = 10
-CPU_SMALL_BATCH_SYN = 50
+CPU_SMALL_BATCH_SYN = 20
 
 
 def _row(dataset: str, ipc: int) -> dict[str, Any]:
