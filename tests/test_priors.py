@@ -7,9 +7,17 @@ from safetensors.torch import save_file
 
 from latentdd.data.dataset import ImageDataset
 from latentdd.errors import UserError
-from latentdd.priors import PRIORS, ConditionalGenerator, load_prior, make_random_prior, resolve_prior, save_prior
+from latentdd.priors import (
+    PRIORS,
+    ConditionalGenerator,
+    load_prior,
+    make_random_prior,
+    resolve_prior,
+    save_prior,
+)
 from latentdd.priors.train import checkpoint_path, grid_path, train_prior
 from latentdd.seeding import make_generator, seeded_global_rng
+
 
 @pytest.fixture(autouse=True)
 def one_thread():

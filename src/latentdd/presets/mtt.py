@@ -23,10 +23,12 @@ GLaD with MTT (its ``distill_mtt.py`` defaults): lr 10000 on the intermediate fe
 map and 10 on the latent code w; those are for StyleGAN-XL, whose scale differs from the
 built-in prior's, so treat them as a starting point.
 
-``cpu-small`` (PROTOCOL.md): experts 5 x 15 epochs, 500 iterations; the paper's step
-counts cost ~30-50 s of CPU per student step at IPC 10 on a 2-core machine, so the
-student takes 10 steps (IPC 1: on all images; IPC >= 10: on 50 images per step) and
-starts within the 15 expert epochs (``max_start_epoch`` <= 14).
+``cpu-small`` (PROTOCOL.md): experts 5 x 15 epochs, 500 iterations.  One student step
+on 100 CIFAR-sized images costs 11-26 s on the shared 2-core reference machine
+(``bench/mtt_memory.py``), so the paper's 30-50 steps on every image are out of reach:
+the student takes 10 steps, on all images at IPC 1 and on 20 images per step at IPC >= 10
+(two passes over a 10-class IPC-10 set), and starts within the 15 expert epochs
+(``max_start_epoch`` <= 14).
 """
 
 from __future__ import annotations

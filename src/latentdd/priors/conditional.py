@@ -139,7 +139,7 @@ class ConditionalGenerator(Prior):
         """Set the norm layers' statistics to the exact average over random batches (BigGAN's
         "standing stats"), then switch to ``eval()``; needed after training with an EMA copy and
         for random-weight priors, whose default statistics (mean 0, var 1) fit nothing."""
-        norms = [m for m in self.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+        norms = [m for m in self.modules() if isinstance(m, nn.BatchNorm2d)]
         momenta = [m.momentum for m in norms]
         for m in norms:
             m.reset_running_stats()

@@ -41,7 +41,7 @@ if TYPE_CHECKING:  # priors only need the ImageDataset interface, not the data p
     from ..data.dataset import ImageDataset
 
 #: default length of ``latentdd prior train`` -- a few minutes on a 2-core CPU for MNIST
-DEFAULT_STEPS = 1500
+DEFAULT_STEPS = 1000
 #: generator size for CPU training (narrower last stage than the constructor's default)
 DEFAULT_ARCH: dict[str, Any] = {"base_channels": 128, "min_channels": 16}
 CHECKPOINT_VERSION = 1
