@@ -52,3 +52,15 @@ def test_extra_flags_parser():
         "lr_img": "100", "dsa": "false", "batch_real": "64", "flag": "true"}
     with pytest.raises(UserError, match="unexpected argument"):
         parse_extra_flags(["stray"])
+
+
+def test_atomic_writes_get_normal_permissions(tmp_path):
+    import os
+
+    from latentdd.fileio import atomic_write_text
+
+    atomic_write_text(tmp_path / "a.txt", "x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]  # no temp file left behind

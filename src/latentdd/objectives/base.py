@@ -8,6 +8,7 @@ them.  It never learns whether the pixels came from a generator (GLaD's point).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -57,16 +58,17 @@ class ObjectiveContext:
             return self.model_factory().to(self.device)
 
 
-class Objective:
+class Objective(ABC):
     name: str = "objective"
 
     def __init__(self, ctx: ObjectiveContext) -> None:
         self.ctx = ctx
 
+    @abstractmethod
     def loss(
         self, real: RealSampler, syn: torch.Tensor, syn_labels: torch.Tensor, generator: torch.Generator
     ) -> torch.Tensor:
-        raise NotImplementedError
+        ...
 
     def after_step(
         self, decode: Callable[[], torch.Tensor], syn_labels: torch.Tensor, generator: torch.Generator
@@ -75,6 +77,7 @@ class Objective:
 
         ``decode()`` renders the current images; it is a callable so objectives that do not
         need them (DM) cost nothing."""
+        return None
 
 
     def tensors(self) -> dict[str, torch.Tensor]:
@@ -90,6 +93,7 @@ class Objective:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
+        return None
 
 
 OBJECTIVES: Registry[type[Objective]] = Registry("method")

@@ -15,13 +15,14 @@ larger ``k`` gives more freedom and less of the prior's regularization.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
 from torch import nn
 
 
-class Prior(nn.Module):
+class Prior(nn.Module, ABC):
     """Base class; subclasses set the attributes below and implement the four methods."""
 
     #: name of the architecture in the prior registry (for saving/loading)
@@ -33,34 +34,40 @@ class Prior(nn.Module):
     output_range: tuple[float, float] = (-1.0, 1.0)
 
     @property
+    @abstractmethod
     def num_layers(self) -> int:
         """Number of valid split points; ``k`` ranges over ``0 .. num_layers - 1``."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def layer_shape(self, k: int) -> tuple[int, ...]:
         """Shape (without batch) of the feature map that enters layer ``k``."""
-        raise NotImplementedError
+        ...
 
     def sample_latents(self, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Initial latent noise ``z`` for images of the given classes."""
         return torch.randn(labels.shape[0], self.latent_dim, generator=generator).to(labels.device)
 
+    @abstractmethod
     def map_latent(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def head(self, w: torch.Tensor, k: int) -> torch.Tensor:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def tail(self, f: torch.Tensor, w: torch.Tensor, k: int) -> torch.Tensor:
-        raise NotImplementedError
+        ...
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         w = self.map_latent(z, labels)
         return self.tail(self.head(w, 0), w, 0)
 
+    @abstractmethod
     def config(self) -> dict[str, Any]:
         """Constructor arguments: enough to rebuild the architecture from a prior file."""
-        raise NotImplementedError
+        ...
 
     def check_layer(self, k: int) -> int:
         from ..errors import UserError

@@ -10,13 +10,14 @@ objectives stay unaware of how images are parameterized (GLaD's plug-and-play cl
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import torch
 from torch import nn
 
 
-class SyntheticSet(nn.Module):
+class SyntheticSet(nn.Module, ABC):
     space: str = "base"
 
     def __init__(self, labels: torch.Tensor, num_classes: int) -> None:
@@ -24,17 +25,20 @@ class SyntheticSet(nn.Module):
         self.register_buffer("labels", labels.clone().long())
         self.num_classes = num_classes
 
+    @abstractmethod
     def decode(self) -> torch.Tensor:
         """All images (normalized pixel space), without an autograd graph."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def backward(self, grad_images: torch.Tensor) -> None:
         """Accumulate d(loss)/d(learnables) given d(loss)/d(images)."""
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def param_groups(self, cfg: Any) -> list[dict[str, Any]]:
         """Optimizer parameter groups, each with the learning rate of the published setting."""
-        raise NotImplementedError
+        ...
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """Everything to save beside the images (learnable tensors)."""
