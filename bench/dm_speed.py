@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -23,6 +24,7 @@ from pathlib import Path
 import torch
 
 from latentdd.augment import make_dsa
+from latentdd.compile import compiled_embed, eager_embed
 from latentdd.config import DistillConfig
 from latentdd.data.dataset import ImageDataset
 from latentdd.engine.loop import distill_step
@@ -45,7 +47,7 @@ def median_time(fn, repeats: int, warmup: int) -> float:
     return statistics.median(times)
 
 
-def bench_shape(channels: int, size: int, args) -> dict:
+def bench_shape(channels: int, size: int, args, embed) -> dict:
     classes, ipc, n_real = 10, 10, 256
     g = make_generator(0)
     train = ImageDataset(torch.randn(classes * n_real, channels, size, size, generator=g),
@@ -54,7 +56,7 @@ def bench_shape(channels: int, size: int, args) -> dict:
     cfg = DistillConfig(batch_real=n_real, ipc=ipc)
     device = torch.device("cpu")
     ctx = ObjectiveContext(cfg, classes, channels, (size, size), device, make_dsa(digits=False),
-                           lambda: create_model("convnet", channels, classes, size))
+                           lambda: create_model("convnet", channels, classes, size), embed=embed)
     objective = OBJECTIVES.get("dm")(ctx)
     sampler = RealSampler(train, device)
     labels = torch.arange(classes).repeat_interleave(ipc)
@@ -76,9 +78,9 @@ def bench_shape(channels: int, size: int, args) -> dict:
 
     def bare() -> None:
         with torch.no_grad():
-            net.embed(real)
+            embed(net, real)
         x = syn.clone().requires_grad_(True)
-        net.embed(x).sum().backward()
+        embed(net, x).sum().backward()
 
     result["bare_seconds"] = median_time(bare, args.repeats, args.warmup)
     result["overhead_ratio"] = result["pixel_seconds_per_iteration"] / result["bare_seconds"]
@@ -91,13 +93,23 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--out", default="bench/results/dm_speed.json")
+    ap.add_argument("--shapes", default="cifar10,mnist", help="cifar10 (3x32x32) and/or mnist (1x28x28)")
+    ap.add_argument("--modes", default="eager,compiled", help="embedding pass: eager and/or torch.compile")
     args = ap.parse_args()
+    shapes = {"cifar10": (3, 32), "mnist": (1, 28)}
+    modes = {"eager": eager_embed, "compiled": compiled_embed}
     report = {
         "protocol": "PROTOCOL.md Speed / DM iteration", "date": time.strftime("%Y-%m-%d"),
         "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
         "repeats": args.repeats, "warmup": args.warmup,
-        "cifar10_shape": bench_shape(3, 32, args), "mnist_shape": bench_shape(1, 28, args),
+        "load_average_before": list(os.getloadavg()),
     }
+    for mode in args.modes.split(","):
+        for shape in args.shapes.split(","):
+            embed = modes[mode]() if mode == "compiled" else modes[mode]
+            report[f"{shape}_shape_{mode}"] = bench_shape(*shapes[shape], args, embed)
+            print(mode, shape, report[f"{shape}_shape_{mode}"], flush=True)
+    report["load_average_after"] = list(os.getloadavg())
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))

@@ -16,7 +16,12 @@ measured iterations.  Pixel content does not change the cost, so images and expe
 parameters are random.  ``unrolled`` runs are skipped when a linear fit of the smaller
 ones predicts more than ``--unrolled-limit-gb`` (the machine is shared).
 
+``time_ratio``: both modes alternated in one process at ``--ratio-steps`` steps, the
+median of constant/unrolled seconds (the per-mode timings above come from separate
+processes at different moments of a shared machine, so compare only this ratio).
+
     python bench/mtt_memory.py [--steps 10 20 40 80] [--device cpu|cuda] [--out FILE]
+    python bench/mtt_memory.py --ratio-only    # add/refresh only the time ratio in --out
 """
 
 from __future__ import annotations
@@ -88,6 +93,33 @@ def worker(mode: str, steps: int, iters: int, width: int, device_name: str) -> d
     return out
 
 
+def time_ratio(steps: int, repeats: int, width: int, device_name: str) -> dict:
+    """Seconds per iteration of both modes, alternated in one process (shared machines drift,
+    so only a ratio measured side by side means something)."""
+    device = torch.device(device_name)
+    net = create_model("convnet", 3, 10, 32, width=width, seed=0).to(device)
+    step_loss = make_step_loss(net, ParamLayout.of(net), make_dsa())
+    theta0 = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+    g = make_generator(2)
+    target = theta0 + 0.01 * torch.randn(theta0.shape, generator=g).to(device)
+    images = torch.randn(100, 3, 32, 32, generator=g).to(device)
+    labels = torch.arange(10, device=device).repeat_interleave(10)
+    plan = UnrollPlan.draw(100, steps, 100, g).to(device)
+    times: dict[str, list[float]] = {"constant": [], "unrolled": []}
+    for _ in range(repeats):
+        t = time.perf_counter()
+        match_gradient(step_loss, theta0, target, images, labels, plan, 0.01)
+        times["constant"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        x = images.clone().requires_grad_(True)
+        lr = torch.tensor(0.01, device=device, requires_grad=True)
+        torch.autograd.grad(match_unrolled(step_loss, theta0, target, x, labels, plan, lr), (x, lr))
+        times["unrolled"].append(time.perf_counter() - t)
+    ratios = [c / u for c, u in zip(times["constant"], times["unrolled"], strict=True)]
+    return {"syn_steps": steps, "repeats": repeats, "seconds": times,
+            "constant_over_unrolled_median": round(statistics.median(ratios), 3)}
+
+
 def run_one(mode: str, steps: int, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--worker", mode, "--steps", str(steps), "--iters", str(args.iters),
            "--width", str(args.width), "--device", args.device]
@@ -104,10 +136,19 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--unrolled-limit-gb", type=float, default=6.0)
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--ratio-steps", type=int, default=5)
+    p.add_argument("--ratio-repeats", type=int, default=3)
+    p.add_argument("--ratio-only", action="store_true", help="measure only the time ratio; add it to --out")
     p.add_argument("--worker", choices=["constant", "unrolled"])
     args = p.parse_args()
     if args.worker:
         print(json.dumps(worker(args.worker, args.steps[0], args.iters, args.width, args.device)))
+        return
+    if args.ratio_only:
+        report = json.loads(args.out.read_text())
+        report["time_ratio"] = time_ratio(args.ratio_steps, args.ratio_repeats, args.width, args.device)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        print(json.dumps(report["time_ratio"]))
         return
 
     results = []
@@ -134,6 +175,7 @@ def main() -> None:
         "device": args.device, "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
         "cpu_count": psutil.cpu_count(), "load_average_at_end": list(psutil.getloadavg()),
         "results": results,
+        "time_ratio": time_ratio(args.ratio_steps, args.ratio_repeats, args.width, args.device),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

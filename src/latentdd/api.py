@@ -18,6 +18,7 @@ import torch
 from .augment import make_dsa
 from .config import DistillConfig, build_config
 from .data import load_dataset
+from .data.zca import whiten_for_evaluation
 from .device import resolve_device
 from .engine import RunDir
 from .engine import distill as _distill
@@ -88,6 +89,7 @@ def evaluate(
     splits = load_dataset(dataset, data_dir or (cfg.data_dir if cfg else None), image_size=saved.images.shape[-1])
     if list(splits.test.classes) != list(saved.classes):
         raise UserError(f"the synthetic set's classes differ from the dataset {dataset!r} found; check --data-dir")
+    images, splits = whiten_for_evaluation(saved.tensors, saved.images, splits)  # MTT --zca sets only
     dev = resolve_device(device or (cfg.device if cfg else "auto"))
     first_seed = seed if seed is not None else (cfg.seed if cfg else 0)
     dsa = make_dsa(proto.dsa_strategy, digits=splits.digits)
@@ -96,7 +98,7 @@ def evaluate(
     if baseline:
         base = evaluate_random_baseline(splits.train, splits.test, saved.ipc, **common)
     learned = saved.tensors.get("learned_lr")  # MTT; used only under a protocol that asks for it
-    metrics = evaluate_synset(saved.images.to(dev), saved.labels.to(dev), splits.test, baseline=base,
+    metrics = evaluate_synset(images.to(dev), saved.labels.to(dev), splits.test, baseline=base,
                               distill_model=meta.get("model", "convnet"),
                               lr=float(learned.reshape(-1)[0]) if learned is not None else None, **common)
     metrics.update({

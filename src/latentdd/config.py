@@ -175,6 +175,13 @@ def build_config(
     apply_overrides(cfg, file_values, f"config file {config_file}")
     apply_overrides(cfg, cli, "command line")
     validate(cfg)
+    # Paths are stored absolute so `--resume` works from any working directory.
+    for name in ("experts", "data_dir"):
+        value = getattr(cfg, name)
+        if value:
+            setattr(cfg, name, str(Path(value).expanduser().resolve()))
+    if cfg.prior and cfg.prior != "random" and ":" not in cfg.prior:
+        cfg.prior = str(Path(cfg.prior).expanduser().resolve())
     return cfg
 
 
