@@ -8,10 +8,9 @@ CIFAR both end at 192x4x4; the DC ``AlexNet`` has no normalization (``norm="none
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from .base import HW, ZooModel, check_spatial, conv_out, to_hw
+from .base import HW, FeatureStackModel, check_spatial, conv_out, to_hw
 from .norms import make_norm
 from .registry import register_model, register_variant
 
@@ -25,7 +24,7 @@ _LAYERS: tuple[tuple[int, int, bool], ...] = (
 )
 
 
-class AlexNet(ZooModel):
+class AlexNet(FeatureStackModel):
     def __init__(self, channels: int, num_classes: int, image_size: HW | int, *, norm: str = "none") -> None:
         super().__init__()
         image_size = to_hw(image_size)  # also accept a plain int when built directly
@@ -45,13 +44,7 @@ class AlexNet(ZooModel):
                 hw = conv_out(hw, kernel=2, stride=2)
             in_ch = out_ch
         check_spatial(hw, "alexnet", image_size)
-        self.features = nn.Sequential(*layers)
-        self.flatten = nn.Flatten()
-        self.feature_dim = in_ch * hw[0] * hw[1]
-        self.classifier = nn.Linear(self.feature_dim, num_classes)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.flatten(self.features(x))
+        self.build_head(layers, in_ch, hw, num_classes)
 
 
 @register_model

@@ -32,6 +32,21 @@ class ZooModel(nn.Module, abc.ABC):
         return self.classifier(self.embed(x))
 
 
+class FeatureStackModel(ZooModel):
+    """A plain stack of feature layers, flattened, then one linear classifier (ConvNet, AlexNet, VGG)."""
+
+    def build_head(self, layers: list[nn.Module], channels: int, hw: HW, num_classes: int) -> None:
+        """Install ``features``/``flatten``/``classifier`` for a stack ending in ``channels x hw``."""
+        self.features = nn.Sequential(*layers)
+        self.flatten = nn.Flatten()
+        self.feature_shape = (channels, *hw)
+        self.feature_dim = channels * hw[0] * hw[1]
+        self.classifier = nn.Linear(self.feature_dim, num_classes)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.flatten(self.features(x))
+
+
 def to_hw(image_size: int | tuple[int, int] | list[int]) -> HW:
     """Normalize ``32`` or ``(32, 32)`` to ``(h, w)``, rejecting nonsense with a UserError."""
     if isinstance(image_size, int):

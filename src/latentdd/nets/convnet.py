@@ -10,11 +10,10 @@ lookup that assumes 28 or 32.
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..registry import Registry
-from .base import HW, ZooModel, check_spatial, conv_out, to_hw
+from .base import HW, FeatureStackModel, check_spatial, conv_out, to_hw
 from .norms import make_norm
 from .registry import register_model, register_variant
 
@@ -32,7 +31,7 @@ POOLINGS.register("maxpooling")(lambda: (nn.MaxPool2d(kernel_size=2, stride=2), 
 POOLINGS.register("none")(lambda: (nn.Identity(), False))
 
 
-class ConvNet(ZooModel):
+class ConvNet(FeatureStackModel):
     """``depth`` x [conv3x3 -> norm -> act -> pool] + linear; ``feature_dim = width*h*w``.
 
     Activations are not in-place (unlike the reference): hooks that read intermediate
@@ -68,14 +67,7 @@ class ConvNet(ZooModel):
                 hw = conv_out(hw, kernel=2, stride=2)
             in_ch = width
         check_spatial(hw, f"convnet (depth {depth})", image_size)
-        self.features = nn.Sequential(*layers)
-        self.flatten = nn.Flatten()
-        self.feature_shape = (width, *hw)
-        self.feature_dim = width * hw[0] * hw[1]
-        self.classifier = nn.Linear(self.feature_dim, num_classes)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.flatten(self.features(x))
+        self.build_head(layers, width, hw, num_classes)
 
 
 @register_model

@@ -10,10 +10,9 @@ is left out.
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from .base import HW, ZooModel, ceil_half, check_spatial, conv_out, to_hw
+from .base import HW, FeatureStackModel, ceil_half, check_spatial, conv_out, to_hw
 from .norms import make_norm
 from .registry import register_model, register_variant
 
@@ -22,7 +21,7 @@ CFG_VGG: dict[str, tuple[int | str, ...]] = {
 }
 
 
-class VGG(ZooModel):
+class VGG(FeatureStackModel):
     def __init__(
         self,
         channels: int,
@@ -49,13 +48,7 @@ class VGG(ZooModel):
             layers += [make_norm(norm, (out_ch, *hw)), nn.ReLU()]
             in_ch = out_ch
         check_spatial(hw, "vgg", image_size)
-        self.features = nn.Sequential(*layers)
-        self.flatten = nn.Flatten()
-        self.feature_dim = in_ch * hw[0] * hw[1]
-        self.classifier = nn.Linear(self.feature_dim, num_classes)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.flatten(self.features(x))
+        self.build_head(layers, in_ch, hw, num_classes)
 
 
 @register_model
