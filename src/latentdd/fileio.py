@@ -39,3 +39,19 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def read_safetensors(path: str | os.PathLike, unreadable: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """Tensors and metadata of a safetensors file; a corrupt or foreign file raises
+    ``UserError(unreadable)`` instead of the library's own exception types."""
+    from safetensors import SafetensorError, safe_open
+    from safetensors.torch import load_file
+
+    from .errors import UserError
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        return load_file(str(path)), metadata
+    except (SafetensorError, OSError, ValueError, RuntimeError):
+        raise UserError(unreadable) from None

@@ -26,11 +26,10 @@ from pathlib import Path
 
 import torch
 from kornia.enhance import ZCAWhitening, linear_transform
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ..errors import UserError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, read_safetensors
 from .dataset import DatasetSplits, ImageDataset
 
 #: MTT's ``K.enhance.ZCAWhitening(eps=0.1, compute_inv=True)``
@@ -131,12 +130,7 @@ class ZCA:
     @classmethod
     def load(cls, path: str | Path) -> ZCA:
         p = Path(path)
-        try:
-            with safe_open(str(p), framework="pt") as f:
-                metadata = f.metadata() or {}
-            tensors = load_file(str(p))
-        except (SafetensorError, OSError, ValueError, RuntimeError):
-            raise UserError(f"{str(p)!r} is not a readable ZCA file; delete it and fit again") from None
+        tensors, metadata = read_safetensors(p, f"{str(p)!r} is not a readable ZCA file; delete it and fit again")
         if metadata.get("latentdd_kind") != KIND:
             raise UserError(f"{str(p)!r} is not a ZCA file (kind {metadata.get('latentdd_kind')!r})")
         zca = cls.from_tensors(tensors)

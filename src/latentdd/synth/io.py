@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from ..errors import UserError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, read_safetensors
 
 KIND = "synset"
 
@@ -55,12 +54,8 @@ def load_synset(path: str | Path) -> SavedSynset:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"synthetic set {str(p)!r} does not exist; pass a run folder or a synset.safetensors file")
-    try:
-        with safe_open(str(p), framework="pt") as f:
-            metadata = f.metadata() or {}
-        tensors = load_file(str(p))
-    except (SafetensorError, OSError, ValueError, RuntimeError):
-        raise UserError(f"{str(p)!r} is not a readable synthetic set (corrupt or wrong format); re-run distillation") from None
+    tensors, metadata = read_safetensors(
+        p, f"{str(p)!r} is not a readable synthetic set (corrupt or wrong format); re-run distillation")
     if metadata.get("latentdd_kind") != KIND:
         kind = metadata.get("latentdd_kind", "unknown")
         raise UserError(f"{str(p)!r} is a {kind!r} file, not a synthetic set; pass a synset.safetensors file")
