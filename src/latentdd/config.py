@@ -32,8 +32,17 @@ class DistillConfig:
     # how
     method: str = "dm"
     space: str = "pixel"
-    prior: str | None = None  # prior file, or "random"; latent space only
-    layer: int = 1
+    prior: str | None = None  # prior spec (file, random, builtin:, module:, .pkl, diffusers:); latent only
+    prior_license: str | None = None  # the license you declare for a prior you bring (provenance)
+    prior_source: str | None = None  # where that prior came from (URL, paper, run) (provenance)
+    layer: int | str = 1  # GLaD's split layer k, or "auto" (chosen on a validation split)
+    layer_candidates: list[str] | None = None  # --layer auto: layers to try (default: all)
+    layer_auto_iterations: int = 50  # --layer auto: distillation iterations per candidate
+    layer_auto_models: list[str] = field(default_factory=lambda: ["alexnet"])  # held-out scorers
+    layer_auto_epochs: int = 50  # --layer auto: training epochs of each scorer
+    layer_auto_val_per_class: int = 100  # --layer auto: validation images carved per class
+    learn_prior: bool = False  # GLaD's option: fine-tune the generator's weights too
+    lr_prior: float = 1e-4  # learning rate of the generator weights with --learn-prior
     preset: str = "paper"  # "paper" (published settings) or "cpu-small" (PROTOCOL.md budgets)
     iterations: int = 20000
     init: str = "real"  # pixel space: "real" or "noise"
@@ -94,7 +103,13 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             return None
-        tp = next(a for a in args if a is not type(None))
+        options = [a for a in args if a is not type(None)]
+        for option in options[:-1]:  # "int | str": the first type that takes the value wins
+            try:
+                return _coerce(name, option, value)
+            except UserError:
+                continue
+        tp = options[-1]
         origin = typing.get_origin(tp)
     try:
         if tp is bool:
@@ -198,6 +213,14 @@ def validate(cfg: DistillConfig) -> None:
         raise UserError(f"--init must be 'real' or 'noise', got {cfg.init!r}")
     if cfg.space == "latent" and not cfg.prior:
         raise UserError("--space latent needs a generator: pass --prior FILE (from `latentdd prior train`) or --prior random")
+    if isinstance(cfg.layer, str):
+        if cfg.layer.lower() != "auto":
+            raise UserError(f"--layer must be a layer index (0, 1, ...) or 'auto', got {cfg.layer!r}")
+        cfg.layer = "auto"
+    elif cfg.layer < 0:
+        raise UserError(f"--layer must be >= 0 or 'auto', got {cfg.layer}")
+    if cfg.learn_prior and cfg.space != "latent":
+        raise UserError("--learn-prior fine-tunes a generator, so it needs --space latent")
 
 
 def config_from_yaml_text(text: str) -> DistillConfig:

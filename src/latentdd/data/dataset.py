@@ -91,6 +91,21 @@ class ImageDataset:
         std = torch.tensor(self.std, dtype=x01.dtype, device=x01.device).view(1, -1, 1, 1)
         return (x01 - mean) / std
 
+    def split_off(self, per_class: int, generator: torch.Generator) -> tuple[ImageDataset, ImageDataset]:
+        """``(rest, held_out)``: ``per_class`` random images of every class held out (a validation
+        split carved from training data, so choices are never made on the test set)."""
+        held, rest = [], []
+        for c, ix in enumerate(self.indices_by_class()):
+            if ix.numel() <= per_class:
+                raise UserError(
+                    f"class {self.classes[c]!r} has {ix.numel()} training images, too few to hold out "
+                    f"{per_class} for validation; lower the number held out"
+                )
+            perm = ix[torch.randperm(ix.numel(), generator=generator)]
+            held.append(perm[:per_class])
+            rest.append(perm[per_class:])
+        return self.subset(torch.cat(rest).sort().values), self.subset(torch.cat(held).sort().values)
+
     def subset(self, indices: torch.Tensor) -> ImageDataset:
         return ImageDataset(
             self.images[indices], self.labels[indices], list(self.classes), self.mean, self.std, self.name

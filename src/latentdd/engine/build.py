@@ -50,19 +50,33 @@ def build_synset(
         else:
             images = torch.randn((labels.numel(), train.channels, *train.image_size), generator=generator)
         return PixelSet(images, labels, train.num_classes).to(device), None
-    prior, record = resolve_prior(
+    prior, record = load_run_prior(cfg, splits, device)
+    init_images = None
+    if cfg.init == "real" and callable(getattr(prior, "init_from_images", None)):
+        # priors with an encoder (autoencoders) start from encoded real images
+        init_images = train.images[train.sample_per_class(cfg.ipc, generator, replace_if_short=False)].to(device)
+    synset = LatentSet(
+        prior.to(device), int(cfg.layer), labels.to(device), train.num_classes, train.mean, train.std, generator,
+        chunk=cfg.decode_chunk, init_images=init_images, learn_prior=cfg.learn_prior,
+    )
+    return synset, record
+
+
+def load_run_prior(cfg: DistillConfig, splits: DatasetSplits, device: torch.device):
+    """The run's prior and its provenance record (with what the user declared about it)."""
+    if not cfg.prior:
+        raise UserError("--space latent needs a prior: pass --prior FILE (latentdd prior train) or --prior random")
+    train = splits.train
+    return resolve_prior(
         cfg.prior,
         num_classes=train.num_classes,
         channels=train.channels,
         image_size=train.image_size[0],
         seed=cfg.seed,
         device=device,
+        license=cfg.prior_license,
+        source=cfg.prior_source,
     )
-    synset = LatentSet(
-        prior.to(device), cfg.layer, labels.to(device), train.num_classes, train.mean, train.std, generator,
-        chunk=cfg.decode_chunk,
-    )
-    return synset, record
 
 
 def build_objective(cfg: DistillConfig, splits: DatasetSplits, device: torch.device) -> Objective:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,31 @@ def distill_step(synset: SyntheticSet, objective: Objective, sampler: RealSample
     return float(loss.detach())
 
 
+def make_optimizer(cfg: DistillConfig, synset: SyntheticSet) -> torch.optim.Optimizer:
+    """SGD with momentum on the set's parameter groups (each with its published learning rate)."""
+    return torch.optim.SGD(synset.param_groups(cfg), lr=cfg.lr_img, momentum=cfg.momentum)
+
+
+def run_iterations(cfg: DistillConfig, synset: SyntheticSet, objective: Objective, sampler: RealSampler,
+                   optimizer: torch.optim.Optimizer, generator: torch.Generator, state: dict[str, Any],
+                   progress: bool, on_checkpoint: Callable[[], None] | None = None, desc: str | None = None) -> None:
+    """Iterate from ``state["iteration"]`` to ``cfg.iterations``, keeping ``state`` (losses, seconds)
+    current and calling ``on_checkpoint`` every ``cfg.checkpoint_every`` iterations."""
+    bar = tqdm(range(state["iteration"], cfg.iterations), initial=state["iteration"], total=cfg.iterations,
+               desc=desc or f"{cfg.method}/{cfg.space}", disable=not progress, dynamic_ncols=True, leave=desc is None)
+    started = time.perf_counter() - state["seconds"]
+    for it in bar:
+        loss = distill_step(synset, objective, sampler, optimizer, generator)
+        state["losses"].append(loss)
+        bar.set_postfix(loss=f"{loss:.4g}")
+        state["iteration"] = it + 1
+        state["seconds"] = time.perf_counter() - started
+        if on_checkpoint and cfg.checkpoint_every and state["iteration"] % cfg.checkpoint_every == 0:
+            on_checkpoint()
+    bar.close()
+    state["seconds"] = time.perf_counter() - started
+
+
 def distill(cfg: DistillConfig, *, resume: bool = False, progress: bool = True) -> Path:
     """Run (or continue) a distillation; returns the run folder."""
     if not cfg.out:
@@ -61,6 +87,11 @@ def distill(cfg: DistillConfig, *, resume: bool = False, progress: bool = True) 
     device = resolve_device(cfg.device)
     splits = load_dataset(cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
     check_ipc(cfg, splits)
+    if cfg.layer == "auto" and cfg.space == "latent":
+        from .layer_auto import choose_layer
+
+        # config.yaml then names the chosen layer, so --resume never re-runs the selection.
+        cfg.layer, cfg.extra["layer_auto"] = choose_layer(cfg, splits, device, progress)
     # Build every part before touching the run folder, so bad input leaves nothing behind.
     generator = make_generator(cfg.seed)
     synset, prior_record = build_synset(cfg, splits, generator, device)
@@ -76,7 +107,7 @@ def distill(cfg: DistillConfig, *, resume: bool = False, progress: bool = True) 
 
 def _distill(cfg: DistillConfig, run: RunDir, splits, device: torch.device, resume: bool, progress: bool,
              generator: torch.Generator, synset, prior_record, objective) -> Path:
-    optimizer = torch.optim.SGD(synset.param_groups(cfg), lr=cfg.lr_img, momentum=cfg.momentum)
+    optimizer = make_optimizer(cfg, synset)
     sampler = RealSampler(splits.train, device)
     state: dict[str, Any] = {"iteration": 0, "losses": [], "seconds": 0.0}
     if resume and run.file(RunDir.SYNSET).exists():
@@ -85,22 +116,16 @@ def _distill(cfg: DistillConfig, run: RunDir, splits, device: torch.device, resu
     if resume and run.file(RunDir.CHECKPOINT).exists():
         state = load_checkpoint(run.file(RunDir.CHECKPOINT), synset, optimizer, generator, objective)
         log.info("resumed %s at iteration %d", run.path, state["iteration"])
+    if prior_record is not None:
+        run.write_json(RunDir.PRIOR, prior_record)  # provenance travels with every run
     log.info("distilling %s: method=%s space=%s ipc=%d iterations=%d device=%s",
              cfg.dataset, cfg.method, cfg.space, cfg.ipc, cfg.iterations, device)
 
-    bar = tqdm(range(state["iteration"], cfg.iterations), initial=state["iteration"], total=cfg.iterations,
-               desc=f"{cfg.method}/{cfg.space}", disable=not progress, dynamic_ncols=True)
-    started = time.perf_counter() - state["seconds"]
-    for it in bar:
-        loss = distill_step(synset, objective, sampler, optimizer, generator)
-        state["losses"].append(loss)
-        bar.set_postfix(loss=f"{state['losses'][-1]:.4g}")
-        state["iteration"] = it + 1
-        state["seconds"] = time.perf_counter() - started
-        if cfg.checkpoint_every and state["iteration"] % cfg.checkpoint_every == 0:
-            save_checkpoint(run.file(RunDir.CHECKPOINT), state, synset, optimizer, generator, objective)
-    bar.close()
-    state["seconds"] = time.perf_counter() - started
+    def checkpoint() -> None:
+        save_checkpoint(run.file(RunDir.CHECKPOINT), state, synset, optimizer, generator, objective)
+
+    run_iterations(cfg, synset, objective, sampler, optimizer, generator, state, progress,
+                   on_checkpoint=checkpoint)
 
     images = synset.decode().cpu()
     train = splits.train
@@ -124,6 +149,7 @@ def _distill(cfg: DistillConfig, run: RunDir, splits, device: torch.device, resu
         **peak_memory_mb(device),
         "loss": state["losses"],
         "prior": prior_record,
+        "layer_auto": cfg.extra.get("layer_auto"),
         "dataset": {"name": cfg.dataset, "source": splits.source, **splits.info},
     })
     save_checkpoint(run.file(RunDir.CHECKPOINT), state, synset, optimizer, generator, objective)

@@ -7,6 +7,7 @@ Layout::
     synset.safetensors   images, labels, latents where used
     grid.png             the synthetic images, one row per class
     distill.json         time, peak memory, loss curve, prior provenance
+    prior.json           the prior's provenance record (latent space): hashes, source, license
     metrics.json         evaluation (shape fixed by DESIGN.md)
     log.txt              the log
 """
@@ -31,6 +32,7 @@ class RunDir:
     STATS = "distill.json"
     METRICS = "metrics.json"
     LOG = "log.txt"
+    PRIOR = "prior.json"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

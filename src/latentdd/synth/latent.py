@@ -29,19 +29,34 @@ class LatentSet(SyntheticSet):
         std: tuple[float, ...],
         generator: torch.Generator,
         chunk: int = 64,
+        init_images: torch.Tensor | None = None,
+        learn_prior: bool = False,
     ) -> None:
         super().__init__(labels, num_classes)
-        self.prior = prior.eval().requires_grad_(False)
+        # eval() always: batch-norm priors use their fixed statistics, so an image never depends
+        # on the rest of its chunk -- also while fine-tuning the weights (--learn-prior).
+        self.prior = prior.eval().requires_grad_(learn_prior)
+        self.learn_prior = learn_prior
         self.layer = prior.check_layer(layer)
         self.chunk = max(1, int(chunk))
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
         with torch.no_grad():
-            z = prior.sample_latents(self.labels.cpu(), generator).to(self.labels.device)
-            w = prior.map_latent(z, self.labels)
-            f = prior.head(w, self.layer)
+            w, f = self._initial_codes(init_images, generator)
         self.w = nn.Parameter(w.detach().clone())
         self.f = nn.Parameter(f.detach().clone())
+
+    def _initial_codes(self, init_images: torch.Tensor | None, generator: torch.Generator):
+        """``(w, f)`` to start from: the prior's encoding of real images when it has an encoder
+        (an autoencoder's ``init_from_images``), else class-conditional samples of the prior."""
+        encode = getattr(self.prior, "init_from_images", None)
+        if init_images is not None and callable(encode):
+            lo, hi = self.prior.output_range
+            x01 = init_images.to(self.mean.device) * self.std + self.mean
+            return encode(x01 * (hi - lo) + lo, self.labels, self.layer)
+        z = self.prior.sample_latents(self.labels.cpu(), generator).to(self.labels.device)
+        w = self.prior.map_latent(z, self.labels)
+        return w, self.prior.head(w, self.layer)
 
     def _render(self, f: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         lo, hi = self.prior.output_range
@@ -63,10 +78,16 @@ class LatentSet(SyntheticSet):
             self._render(self.f[s], self.w[s]).backward(grad_images[s])
 
     def param_groups(self, cfg: Any) -> list[dict[str, Any]]:
-        return [
+        groups = [
             {"params": [self.f], "lr": cfg.lr_feat, "name": "feature_map"},
             {"params": [self.w], "lr": cfg.lr_latent, "name": "latent"},
         ]
+        if self.learn_prior:  # GLaD's generator fine-tuning, at its own rate
+            groups.append({"params": list(self.prior.parameters()), "lr": cfg.lr_prior, "name": "prior"})
+        return groups
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return {"latent_f": self.f.detach(), "latent_w": self.w.detach()}
+        out = {"latent_f": self.f.detach(), "latent_w": self.w.detach()}
+        if self.learn_prior:  # the images depend on the fine-tuned weights: keep them with the set
+            out.update({f"prior.{k}": v.detach() for k, v in self.prior.state_dict().items()})
+        return out

@@ -1,0 +1,106 @@
+"""``--layer auto``: choose GLaD's split layer k on a validation split carved from training data.
+
+The criterion is the one the question is about -- how well a *held-out* architecture learns from
+the synthetic set -- measured cheaply:
+
+1. hold out ``layer_auto_val_per_class`` training images per class (seeded; the test set is never
+   touched);
+2. for each candidate layer, distill from the remaining images for ``layer_auto_iterations``
+   iterations (same objective, IPC, prior, learning rates and seed as the real run);
+3. train each scorer in ``layer_auto_models`` (default AlexNet, not the distillation ConvNet) on the
+   short run's images for ``layer_auto_epochs`` epochs and measure accuracy on the held-out images;
+4. pick the layer with the highest mean accuracy (ties go to the earlier layer: more of the
+   prior's regularization).
+
+Cost: ``candidates x (iterations + scorers x epochs)``; the record of what was tried, the scores
+and the seconds spent is written to ``config.yaml`` (``extra.layer_auto``) and ``distill.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import statistics
+import time
+from typing import Any
+
+import torch
+
+from ..config import DistillConfig
+from ..data.dataset import DatasetSplits
+from ..errors import UserError
+from ..evaluate.protocols import EvalProtocol
+from ..evaluate.train import train_and_test
+from ..objectives import RealSampler
+from ..seeding import make_generator
+from .build import build_objective, build_synset, load_run_prior
+
+log = logging.getLogger("latentdd.engine")
+
+
+def candidate_layers(cfg: DistillConfig, num_layers: int) -> list[int]:
+    if not cfg.layer_candidates:
+        return list(range(num_layers))
+    try:
+        layers = sorted({int(c) for c in cfg.layer_candidates})
+    except ValueError:
+        raise UserError(f"--layer-candidates must be layer indices, got {cfg.layer_candidates}") from None
+    bad = [k for k in layers if not 0 <= k < num_layers]
+    if bad:
+        raise UserError(f"--layer-candidates {bad} do not exist in this prior; choose between 0 and {num_layers - 1}")
+    return layers
+
+
+def score_layer(cfg: DistillConfig, layer: int, splits: DatasetSplits, device: torch.device,
+                progress: bool) -> tuple[float, dict[str, float]]:
+    """Short distillation at ``layer`` on ``splits.train``; mean scorer accuracy on ``splits.test``."""
+    from .loop import make_optimizer, run_iterations
+
+    short = dataclasses.replace(cfg, layer=layer, iterations=cfg.layer_auto_iterations, compile="off",
+                                checkpoint_every=0)
+    generator = make_generator(cfg.seed)
+    synset, _ = build_synset(short, splits, generator, device)
+    objective = build_objective(short, splits, device)
+    state: dict[str, Any] = {"iteration": 0, "losses": [], "seconds": 0.0}
+    run_iterations(short, synset, objective, RealSampler(splits.train, device), make_optimizer(short, synset),
+                   generator, state, progress, desc=f"layer {layer}")
+    images, labels = synset.decode().detach(), synset.labels
+    protocol = EvalProtocol("layer-auto", epochs=cfg.layer_auto_epochs, runs=1, models=cfg.layer_auto_models)
+    dsa = protocol.make_dsa(digits=splits.digits)
+    scores = {
+        model: train_and_test(model, images, labels, splits.test, protocol=protocol, seed=cfg.seed, dsa=dsa,
+                              device=device).accuracy
+        for model in protocol.models
+    }
+    return statistics.fmean(scores.values()), scores
+
+
+def choose_layer(cfg: DistillConfig, splits: DatasetSplits, device: torch.device,
+                 progress: bool = True) -> tuple[int, dict[str, Any]]:
+    """Return ``(layer, record)``; ``record`` says what was tried, the scores and the cost."""
+    started = time.perf_counter()
+    prior, _ = load_run_prior(cfg, splits, device)
+    layers = candidate_layers(cfg, prior.num_layers)
+    del prior
+    fit, held_out = splits.train.split_off(cfg.layer_auto_val_per_class, make_generator(cfg.seed + 7919))
+    if min(fit.class_counts()) < cfg.ipc:
+        raise UserError(f"after holding out {cfg.layer_auto_val_per_class} images per class for --layer auto, "
+                        f"a class has fewer than --ipc {cfg.ipc} left; lower --layer-auto-val-per-class")
+    val_splits = dataclasses.replace(splits, train=fit, test=held_out)
+    scores: dict[int, float] = {}
+    per_model: dict[int, dict[str, float]] = {}
+    for k in layers:
+        scores[k], per_model[k] = score_layer(cfg, k, val_splits, device, progress)
+        log.info("--layer auto: layer %d scores %.2f%% on the validation split", k, scores[k])
+    best = max(layers, key=lambda k: (scores[k], -k))
+    record = {
+        "chosen": best,
+        "criterion": (f"mean validation accuracy of {', '.join(cfg.layer_auto_models)} trained "
+                      f"{cfg.layer_auto_epochs} epochs on a {cfg.layer_auto_iterations}-iteration distillation"),
+        "validation_per_class": cfg.layer_auto_val_per_class,
+        "scores": {str(k): round(v, 3) for k, v in scores.items()},
+        "scores_per_model": {str(k): {m: round(a, 3) for m, a in v.items()} for k, v in per_model.items()},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    log.info("--layer auto chose layer %d in %.0f s (scores %s)", best, record["seconds"], record["scores"])
+    return best, record
