@@ -51,6 +51,16 @@ def candidate_layers(cfg: DistillConfig, num_layers: int) -> list[int]:
     return layers
 
 
+def validation_splits(cfg: DistillConfig, splits: DatasetSplits) -> DatasetSplits:
+    """Training data minus ``layer_auto_val_per_class`` images per class, which become the "test"
+    split of the returned splits (seeded, so every candidate sees the same validation images)."""
+    fit, held_out = splits.train.split_off(cfg.layer_auto_val_per_class, make_generator(cfg.seed + 7919))
+    if min(fit.class_counts()) < cfg.ipc:
+        raise UserError(f"after holding out {cfg.layer_auto_val_per_class} images per class for --layer auto, "
+                        f"a class has fewer than --ipc {cfg.ipc} left; lower --layer-auto-val-per-class")
+    return dataclasses.replace(splits, train=fit, test=held_out)
+
+
 def score_layer(cfg: DistillConfig, layer: int, splits: DatasetSplits, device: torch.device,
                 progress: bool) -> tuple[float, dict[str, float]]:
     """Short distillation at ``layer`` on ``splits.train``; mean scorer accuracy on ``splits.test``."""
@@ -82,11 +92,7 @@ def choose_layer(cfg: DistillConfig, splits: DatasetSplits, device: torch.device
     prior, _ = load_run_prior(cfg, splits, device)
     layers = candidate_layers(cfg, prior.num_layers)
     del prior
-    fit, held_out = splits.train.split_off(cfg.layer_auto_val_per_class, make_generator(cfg.seed + 7919))
-    if min(fit.class_counts()) < cfg.ipc:
-        raise UserError(f"after holding out {cfg.layer_auto_val_per_class} images per class for --layer auto, "
-                        f"a class has fewer than --ipc {cfg.ipc} left; lower --layer-auto-val-per-class")
-    val_splits = dataclasses.replace(splits, train=fit, test=held_out)
+    val_splits = validation_splits(cfg, splits)
     scores: dict[int, float] = {}
     per_model: dict[int, dict[str, float]] = {}
     for k in layers:
