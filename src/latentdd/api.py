@@ -125,8 +125,10 @@ def train_prior(
     device: str = "auto",
     license_text: str | None = None,
     progress: bool = True,
+    arch: str = "cgen",
 ) -> Path:
-    """Train the built-in conditional generator on ``dataset`` and write a prior file."""
+    """Train a built-in generator (``arch``: ``cgen`` or the StyleGAN-style ``sgen``) on ``dataset``
+    and write a prior file."""
     from .priors.io import save_prior
     from .priors.train import train_prior as _train
 
@@ -137,7 +139,7 @@ def train_prior(
     if steps is not None:
         kwargs["steps"] = steps
     prior, record = _train(splits.train, seed=seed, device=str(resolve_device(device)), out=str(out),
-                           progress=progress, **kwargs)
+                           progress=progress, arch=arch, **kwargs)
     record.update({
         "dataset": {"name": dataset, "source": splits.source, "sha256": splits.info.get("sha256"),
                     "n_train": len(splits.train)},

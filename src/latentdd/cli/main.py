@@ -28,8 +28,12 @@ def cli(verbose: bool) -> None:
 @click.option("--data-dir", help="Folder with the data (torchvision root or npz folders like ../shared/datasets).")
 @click.option("--method", help="Distillation objective: dm, dc, dsa, mtt.")
 @click.option("--space", type=click.Choice(["pixel", "latent"]), help="Optimize pixels or a generator's latents.")
-@click.option("--prior", help="Prior file (latentdd prior train) or 'random'; latent space only.")
-@click.option("--layer", type=int, help="Generator layer k to split at (latent space).")
+@click.option("--prior", help="Prior: a file (latentdd prior train), random, builtin:NAME, module:PKG.MOD:FACTORY, "
+              "a StyleGAN .pkl, or diffusers:MODEL; latent space only (docs/priors.md).")
+@click.option("--layer", help="Generator layer k to split at (latent space), or 'auto' (validation-split choice).")
+@click.option("--learn-prior", is_flag=True, default=None, help="Also fine-tune the generator's weights (--lr-prior).")
+@click.option("--prior-license", help="License you declare for the prior (recorded in the run's prior.json).")
+@click.option("--prior-source", help="Where the prior came from: URL, paper, training run (recorded in prior.json).")
 @click.option("--ipc", type=int, help="Images per class.")
 @click.option("--iterations", type=int, help="Distillation iterations.")
 @click.option("--preset", help="paper (published settings, default) or cpu-small (PROTOCOL.md budgets).")
@@ -99,12 +103,14 @@ def prior() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--license", "license_text", default=None, help="License you declare for the prior (provenance).")
+@click.option("--arch", default="cgen", show_default=True, help="Generator: cgen, or sgen (StyleGAN-style).")
 @click.option("--quiet", is_flag=True)
 def prior_train(dataset: str, data_dir: str | None, out: str, epochs: float | None, steps: int | None,
-                image_size: int | None, seed: int, device: str, license_text: str | None, quiet: bool) -> None:
-    """Train the built-in class-conditional generator (GAN) on a dataset."""
+                image_size: int | None, seed: int, device: str, license_text: str | None, arch: str,
+                quiet: bool) -> None:
+    """Train a built-in class-conditional generator (GAN) on a dataset."""
     path = api.train_prior(dataset, out, data_dir=data_dir, epochs=epochs, steps=steps, image_size=image_size,
-                           seed=seed, device=device, license_text=license_text, progress=not quiet)
+                           seed=seed, device=device, license_text=license_text, progress=not quiet, arch=arch)
     click.echo(f"prior: {path}")
 
 

@@ -9,21 +9,25 @@ from __future__ import annotations
 from typing import Any
 
 from ..seeding import make_generator, seeded_global_rng
+from . import conditional, sgen  # noqa: F401  (registers the built-in architectures)
 from .base import Prior
 from .registry import PRIORS
 
 RANDOM_ARCH = "cgen"
 
 
-def make_random_prior(num_classes: int, channels: int, image_size: int, seed: int, **arch_kwargs: Any) -> Prior:
-    """A frozen, untrained built-in generator whose weights depend only on ``seed`` (and the sizes).
+def make_random_prior(
+    num_classes: int, channels: int, image_size: int, seed: int, arch: str = RANDOM_ARCH, **arch_kwargs: Any
+) -> Prior:
+    """A frozen, untrained built-in generator (``arch``, default ``cgen``; ``--prior random:sgen`` for
+    the StyleGAN-style one) whose weights depend only on ``seed`` (and the sizes).
 
     Its norm statistics are calibrated on random latents (from the same seed) so activations keep
     a sensible scale through the stages instead of fading or saturating the ``tanh``.
     """
     with seeded_global_rng(seed):
         prior = PRIORS.create(
-            RANDOM_ARCH, num_classes=num_classes, image_channels=channels, image_size=image_size, **arch_kwargs
+            arch, num_classes=num_classes, image_channels=channels, image_size=image_size, **arch_kwargs
         )
     prior.calibrate(make_generator(seed), batches=1, batch_size=64)
     return prior.eval().requires_grad_(False)
