@@ -9,7 +9,7 @@ PRIOR=$D/prior-cgen.safetensors
 MODELS=convnet,alexnet,vgg11,resnet18,vit
 [ -f $PRIOR ] || latentdd prior train --dataset mnist --data-dir $DATA --out $PRIOR --seed 0 --device cpu --quiet
 # 1. lr_feat x layer on a validation split carved from the training set (never the test set)
-python bench/latent_select.py --dataset mnist --data-dir $DATA --prior $PRIOR --lr-feats 10,1
+python bench/latent_select.py --dataset mnist --data-dir $DATA --prior $PRIOR --lr-feats 10,1 --iterations 30
 read -r LR LAYER < <(python -c "
 import json; rows = json.load(open('bench/results/latent_select_mnist.json'))['rows']
 best = max(rows, key=lambda r: (r['val_accuracy'], -r['layer'])); print(best['lr_feat'], best['layer'])")

@@ -38,8 +38,8 @@ class DistillConfig:
     layer: int | str = 1  # GLaD's split layer k, or "auto" (chosen on a validation split)
     layer_candidates: list[str] | None = None  # --layer auto: layers to try (default: all)
     layer_auto_iterations: int = 50  # --layer auto: distillation iterations per candidate
-    layer_auto_models: list[str] = field(default_factory=lambda: ["alexnet"])  # held-out scorers
-    layer_auto_epochs: int = 50  # --layer auto: training epochs of each scorer
+    layer_auto_models: list[str] = field(default_factory=lambda: ["lenet", "mlp"])  # held-out scorers
+    layer_auto_epochs: int = 300  # --layer auto: training epochs of each scorer (cpu-small's 300)
     layer_auto_val_per_class: int = 100  # --layer auto: validation images carved per class
     learn_prior: bool = False  # GLaD's option: fine-tune the generator's weights too
     lr_prior: float = 1e-4  # learning rate of the generator weights with --learn-prior

@@ -18,6 +18,7 @@ from ..device import resolve_device
 from ..errors import UserError
 from ..objectives import Objective, RealSampler
 from ..report.grid import save_grid
+from ..report.provenance import code_version
 from ..seeding import make_generator
 from ..synth.base import SyntheticSet
 from ..synth.io import SavedSynset, save_synset
@@ -146,6 +147,7 @@ def _distill(cfg: DistillConfig, run: RunDir, splits, device: torch.device, resu
         "seconds_per_iteration": state["seconds"] / max(1, cfg.iterations),
         "iterations": cfg.iterations,
         "device": str(device),
+        "latentdd_version": code_version(),
         **peak_memory_mb(device),
         "loss": state["losses"],
         "prior": prior_record,

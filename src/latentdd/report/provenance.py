@@ -54,8 +54,16 @@ def _prior_lines(record: dict[str, Any] | None) -> list[tuple[str, str]]:
         ("prior trained on", str(dataset or "not recorded")),
         ("prior weights sha256", str(record.get("sha256", "not recorded"))),
         ("prior file sha256", str(record.get("file_sha256", "not recorded"))),
-        ("prior license", str(record.get("license", "not declared"))),
+        ("prior license", str(record.get("license", "not declared in the prior file"))),
     ]
+    for key, label in (("declared_license", "prior license (declared for this run)"),
+                       ("declared_source", "prior source (declared for this run)"),
+                       ("spec", "prior spec")):
+        if record.get(key):
+            lines.append((label, str(record[key])))
+    if record.get("module_file"):
+        lines.append(("prior module file", f"{record['module_file']['path']} "
+                                           f"(sha256 {record['module_file']['file_sha256'][:16]}…)"))
     if record.get("steps"):
         lines.append(("prior training", f"{record['steps']} steps, {record.get('train_seconds', '?')} s"))
     return lines
