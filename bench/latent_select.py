@@ -37,6 +37,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--also-test", action="store_true",
+                    help="also run each pair on the full training set and score it on the TEST split "
+                         "(a sweep to judge the validation choice against; never used to choose)")
     args = ap.parse_args()
     out = Path(args.out or f"bench/results/latent_select_{args.dataset}.json")
     done = json.loads(out.read_text()) if out.is_file() else {"rows": []}
@@ -58,10 +61,16 @@ def main() -> None:
             if any(r["lr_feat"] == lr_feat and r["layer"] == layer for r in done["rows"]):
                 continue
             t0 = time.perf_counter()
-            mean, per_model = score_layer(dataclasses.replace(cfg, lr_feat=lr_feat), layer, val, device, True)
-            done["rows"].append({"lr_feat": lr_feat, "layer": layer, "val_accuracy": round(mean, 2),
-                                 "per_model": per_model, "seconds": round(time.perf_counter() - t0, 1)})
-            print(f"lr_feat {lr_feat:g} layer {layer}: {mean:.2f}% ({time.perf_counter() - t0:.0f} s)", flush=True)
+            pair_cfg = dataclasses.replace(cfg, lr_feat=lr_feat)
+            mean, per_model = score_layer(pair_cfg, layer, val, device, True)
+            row = {"lr_feat": lr_feat, "layer": layer, "val_accuracy": round(mean, 2), "per_model": per_model,
+                   "seconds": round(time.perf_counter() - t0, 1)}
+            print(f"lr_feat {lr_feat:g} layer {layer}: {mean:.2f}% ({row['seconds']:.0f} s)", flush=True)
+            if args.also_test:
+                test_mean, test_per_model = score_layer(pair_cfg, layer, splits, device, True)
+                row.update(test_accuracy=round(test_mean, 2), test_per_model=test_per_model)
+                print(f"  test split (not used to choose): {test_mean:.2f}%", flush=True)
+            done["rows"].append(row)
             atomic_write_json(out, done)
     done["date"] = time.strftime("%Y-%m-%d")
     atomic_write_json(out, done)

@@ -143,7 +143,12 @@ def train_prior(
     record.update({
         "dataset": {"name": dataset, "source": splits.source, "sha256": splits.info.get("sha256"),
                     "n_train": len(splits.train)},
-        "source": f"latentdd prior train --dataset {dataset} --seed {seed}",
+        "source": " ".join(
+            ["latentdd prior train", f"--arch {arch}", f"--dataset {dataset}", f"--seed {seed}"]
+            + ([f"--steps {steps}"] if steps is not None else [])
+            + ([f"--epochs {epochs}"] if epochs is not None else [])
+            + ([f"--image-size {image_size}"] if image_size is not None else [])
+        ),
         "license": license_text or "not declared",
     })
     save_prior(prior.to(torch.device("cpu")), out, record)
