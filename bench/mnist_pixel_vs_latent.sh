@@ -24,7 +24,7 @@ if [ ! -f $D/dm-latent-ipc10/synset.safetensors ]; then
       --prior-license "trained by latentdd on MNIST (CC BY-SA 3.0)" --out $D/dm-latent-ipc10; fi
 fi
 # 3. evaluation: same protocol, seeds and architectures for both sets; the random-real baseline once
-for run in dm-pixel-ipc10 dm-latent-ipc10; do
+for run in ${EVAL_RUNS:-dm-pixel-ipc10 dm-latent-ipc10}; do
   baseline=--no-baseline; [ $run = dm-pixel-ipc10 ] && baseline=--baseline
   python -c "import json,sys; m=json.load(open('$D/$run/metrics.json')); sys.exit(0 if m.get('epochs')==100 and len(m['accuracy'])==5 else 1)" 2>/dev/null \
     || latentdd evaluate $D/$run --protocol cpu-small --models $MODELS --runs 1 --epochs 100 $baseline --seed 0 --quiet
