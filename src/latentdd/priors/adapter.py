@@ -61,7 +61,8 @@ class InterfacePrior(Prior):
         return self.inner.tail(f, w, self.check_layer(k))
 
     def config(self) -> dict[str, Any]:
-        return dict(getattr(self.inner, "config", dict)()) if callable(getattr(self.inner, "config", None)) else {}
+        config = getattr(self.inner, "config", None)
+        return dict(config()) if callable(config) else {}
 
 
 def as_prior(module: nn.Module, where: str) -> Prior:
