@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Layer sweep of a prior for DM at IPC 10 (MNIST), beside what `--layer auto` picks and what it costs.
-#   bench/layer_sweep.sh PRIOR OUT_DIR [ITERATIONS] [MODELS] [EPOCHS]
+#   [LR_FEAT=1] bench/layer_sweep.sh PRIOR OUT_DIR [ITERATIONS] [MODELS] [EPOCHS]
 # Every layer: distill (cpu-small preset, ITERATIONS iterations), then evaluate on the test set with
 # MODELS x 1 run x EPOCHS. Then one `--layer auto` run (validation split carved from the training
 # data) records its choice and seconds in distill.json. Resumable: finished steps are skipped.
@@ -10,7 +10,7 @@ DATA=../shared/datasets
 LAYERS=$(python -c "
 from latentdd.priors import load_prior; print(' '.join(map(str, range(load_prior('$PRIOR')[0].num_layers))))")
 common="--dataset mnist --data-dir $DATA --method dm --space latent --prior $PRIOR --ipc 10 --preset cpu-small
-        --iterations $ITER --seed 0 --device cpu --no-eval --quiet"
+        --iterations $ITER --lr-feat ${LR_FEAT:-1} --compile on --seed 0 --device cpu --no-eval --quiet"
 for k in $LAYERS; do
   run=$OUT/layer$k
   [ -f $run/synset.safetensors ] || { [ -f $run/config.yaml ] && latentdd distill --resume $run --no-eval --quiet; } \

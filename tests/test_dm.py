@@ -64,3 +64,19 @@ def test_dm_step_reduces_the_loss_it_measures():
     (grad,) = torch.autograd.grad(before, syn)
     after = dm.loss(sampler, (syn - 0.1 * grad).detach(), labels, make_generator(3))
     assert after < before
+
+
+def test_fresh_networks_run_channels_last_with_the_same_features():
+    """The speed layout (memory_format.py) must not change what the network computes."""
+    import copy
+
+    from latentdd.compile import eager_embed
+
+    _, ctx = setup()
+    net = ctx.fresh_model(make_generator(0))
+    conv = net.features[4]  # the second conv: 16 -> 16 channels (a 1-channel weight is both layouts)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    nchw = copy.deepcopy(net).to(memory_format=torch.contiguous_format)
+    assert not nchw.features[4].weight.is_contiguous(memory_format=torch.channels_last)
+    x = torch.randn(6, 1, 16, 16, generator=make_generator(1))
+    torch.testing.assert_close(eager_embed(net, x), nchw.embed(x), atol=1e-5, rtol=1e-4)

@@ -257,8 +257,12 @@ def test_random_baseline_block(data):
     block = evaluate_random_baseline(
         train, test, 2, models=["mlp"], protocol=quick(runs=2), seed=0, progress=False, model_kwargs=TINY
     )
-    assert set(block) == {"mlp"} and set(block["mlp"]) == {"mean", "std", "runs"}
+    assert set(block) == {"mlp"} and set(block["mlp"]) == {"mean", "std", "runs", "per_class"}
     assert len(block["mlp"]["runs"]) == 2 and block["mlp"]["mean"] > 50.0
+    per_class = block["mlp"]["per_class"]
+    assert len(per_class) == train.num_classes and all(0.0 <= a <= 100.0 for a in per_class)
+    # the test set is class-balanced, so the mean over classes is the overall accuracy
+    assert abs(sum(per_class) / len(per_class) - block["mlp"]["mean"]) < 1e-6
 
 
 def test_protocol_registry_and_overrides():

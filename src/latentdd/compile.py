@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .errors import UserError
+from .memory_format import to_channels_last
 
 log = logging.getLogger("latentdd.compile")
 
@@ -27,7 +28,8 @@ AUTO_MIN_ITERATIONS = 300
 
 
 def eager_embed(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return net.embed(x)
+    # NHWC input: the fresh networks' convolutions are channels-last (see memory_format.py)
+    return net.embed(to_channels_last(x))
 
 
 _compiled: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None

@@ -15,7 +15,7 @@ import torch
 
 from ..data.dataset import ImageDataset
 from ..seeding import make_generator
-from .metrics import resolve_protocol, run_models, summarize
+from .metrics import per_class_means, resolve_protocol, run_models, summarize
 from .protocols import EvalProtocol
 from .train import ModelFactory
 
@@ -49,7 +49,7 @@ def evaluate_random_baseline(
     model_kwargs: Mapping[str, dict[str, Any]] | None = None,
     model_factory: ModelFactory | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """``{model: {"mean", "std", "runs"}}`` for random real subsets of ``ipc`` images per
+    """``{model: {"mean", "std", "runs", "per_class"}}`` for random real subsets of ``ipc`` images per
     class, trained like :func:`evaluate_synset` (same protocol, seeds, augmentation).
 
     The protocol's base ``lr`` is used even for MTT: a learned rate belongs to its
@@ -72,4 +72,6 @@ def evaluate_random_baseline(
         model_factory=model_factory,
         desc=f"random real ({ipc}/class)",
     )
-    return {m: summarize([r.accuracy for r in rs]) for m, rs in results.items()}
+    # per_class lets the report compare distilled and random-real models class by class
+    # when no full-data figures are cached.
+    return {m: {**summarize([r.accuracy for r in rs]), "per_class": per_class_means(rs)} for m, rs in results.items()}

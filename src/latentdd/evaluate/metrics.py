@@ -39,6 +39,11 @@ def _mean_or_none(values: Sequence[float | None]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
+def per_class_means(results: Sequence[RunResult]) -> list[float | None]:
+    """Per-class test accuracy averaged over runs (``None`` for a class absent from the test set)."""
+    return [_mean_or_none(col) for col in zip(*(r.per_class for r in results), strict=True)]
+
+
 def describe_augmentation(dsa: DSA | None) -> str:
     """The DSA families actually applied (``digits`` sets lack ``flip``), or ``"none"``."""
     if dsa is None or not getattr(dsa, "enabled", True):
@@ -157,10 +162,7 @@ def evaluate_synset(
         "distill_model": distill_model,
         "accuracy": accuracy,
         "cross_arch_mean": sum(others) / len(others) if others else None,
-        "per_class": {
-            m: [_mean_or_none(col) for col in zip(*(r.per_class for r in rs), strict=True)]
-            for m, rs in results.items()
-        },
+        "per_class": {m: per_class_means(rs) for m, rs in results.items()},
         "train_seconds": {m: sum(r.train_seconds for r in rs) / len(rs) for m, rs in results.items()},
     }
     if baseline is not None:

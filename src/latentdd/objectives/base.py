@@ -19,6 +19,7 @@ from torch import nn
 from ..augment import DSA
 from ..compile import eager_embed
 from ..data.dataset import ImageDataset
+from ..memory_format import model_channels_last
 from ..registry import Registry
 from ..seeding import draw_seed, seeded_global_rng
 
@@ -53,9 +54,11 @@ class ObjectiveContext:
     embed: Callable[[nn.Module, torch.Tensor], torch.Tensor] = eager_embed  # or compile.compiled_embed()
 
     def fresh_model(self, generator: torch.Generator) -> nn.Module:
-        """A freshly initialized distillation network, its init seeded from ``generator``."""
+        """A freshly initialized distillation network, its init seeded from ``generator``.
+
+        Its convolutions are channels-last (faster on CPU and GPU; memory_format.py)."""
         with seeded_global_rng(draw_seed(generator)):
-            return self.model_factory().to(self.device)
+            return model_channels_last(self.model_factory().to(self.device))
 
 
 class Objective(ABC):
