@@ -19,6 +19,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -36,15 +37,21 @@ from latentdd.synth.latent import LatentSet
 from latentdd.synth.pixel import PixelSet
 
 
-def median_time(fn, repeats: int, warmup: int) -> float:
+def interleaved_medians(fns: dict[str, Callable[[], None]], repeats: int, warmup: int) -> dict[str, float]:
+    """Median seconds of each function, calling them in turn (a, b, c, a, b, c, ...).
+
+    Interleaving makes a ratio of two medians robust to load that comes and goes on a shared
+    machine: every function sees the same spells of contention."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def bench_shape(channels: int, size: int, args, embed) -> dict:
@@ -67,10 +74,10 @@ def bench_shape(channels: int, size: int, args, embed) -> dict:
         "latent": LatentSet(make_random_prior(classes, channels, size, seed=0), 1, labels, classes, train.mean,
                             train.std, g),
     }
+    timed: dict[str, Callable[[], None]] = {}
     for space, synset in sets.items():
         opt = torch.optim.SGD(synset.param_groups(cfg), lr=1.0, momentum=0.5)
-        result[f"{space}_seconds_per_iteration"] = median_time(
-            lambda s=synset, o=opt: distill_step(s, objective, sampler, o, g), args.repeats, args.warmup)
+        timed[f"{space}_seconds_per_iteration"] = lambda s=synset, o=opt: distill_step(s, objective, sampler, o, g)
 
     net = ctx.fresh_model(g).requires_grad_(False)
     real = train.images
@@ -82,7 +89,7 @@ def bench_shape(channels: int, size: int, args, embed) -> dict:
         x = syn.clone().requires_grad_(True)
         embed(net, x).sum().backward()
 
-    result["bare_seconds"] = median_time(bare, args.repeats, args.warmup)
+    timed["bare_seconds"] = bare
 
     # The published DM loop (VICO-UoE/DatasetCondensation, main_DM.py), re-written here so it
     # runs in the same process on the same data: one small forward pass per class for the real
@@ -106,7 +113,8 @@ def bench_shape(channels: int, size: int, args, embed) -> dict:
         loss.backward()
         ref_opt.step()
 
-    result["reference_loop_seconds_per_iteration"] = median_time(reference, args.repeats, args.warmup)
+    timed["reference_loop_seconds_per_iteration"] = reference
+    result.update(interleaved_medians(timed, args.repeats, args.warmup))
     result["speedup_over_reference_loop"] = (result["reference_loop_seconds_per_iteration"]
                                              / result["pixel_seconds_per_iteration"])
     result["overhead_ratio"] = result["pixel_seconds_per_iteration"] / result["bare_seconds"]

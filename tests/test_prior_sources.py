@@ -77,6 +77,23 @@ def test_module_spec_parsing():
         parse_module_spec("just_a_module")
 
 
+def test_local_paths_in_specs_are_stored_absolute(user_module, monkeypatch):
+    """A run records its prior so that `--resume` works from another working directory."""
+    from latentdd.priors.resolve import absolute_spec
+
+    (user_module / "net.pkl").write_bytes(b"")
+    (user_module / "vae").mkdir()
+    monkeypatch.chdir(user_module)
+    root = str(user_module.resolve())
+    assert absolute_spec("module:my_generators.py:make_tiny?width=4") == f"module:{root}/my_generators.py:make_tiny?width=4"
+    assert absolute_spec("stylegan:net.pkl") == f"stylegan:{root}/net.pkl"
+    assert absolute_spec("net.pkl") == f"{root}/net.pkl"
+    assert absolute_spec("diffusers:vae?subfolder=vae") == f"diffusers:{root}/vae?subfolder=vae"
+    for unchanged in ("module:my_generators:make_tiny", "diffusers:stabilityai/sd-vae-ft-mse", "random:sgen",
+                      "random", "builtin:mnist", "missing.safetensors"):
+        assert absolute_spec(unchanged) == unchanged
+
+
 def test_module_prior_by_import_path_and_by_file(user_module):
     prior, rec = resolve_prior("module:my_generators:make?width=4", num_classes=10, channels=1, image_size=16,
                                seed=0, license="MIT (declared)", source="https://example.org/gen")

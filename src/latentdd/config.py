@@ -195,8 +195,10 @@ def build_config(
         value = getattr(cfg, name)
         if value:
             setattr(cfg, name, str(Path(value).expanduser().resolve()))
-    if cfg.prior and cfg.prior != "random" and ":" not in cfg.prior:
-        cfg.prior = str(Path(cfg.prior).expanduser().resolve())
+    if cfg.prior:
+        from .priors.resolve import absolute_spec  # torch-heavy; only when a prior is named
+
+        cfg.prior = absolute_spec(cfg.prior)
     return cfg
 
 

@@ -98,6 +98,31 @@ def split_spec(spec: str) -> tuple[str, str]:
     return PATH_SUFFIXES.get(Path(spec).suffix.lower(), "file"), spec
 
 
+def _absolute_if_local(path: str) -> str:
+    p = Path(path).expanduser()
+    return str(p.resolve()) if p.exists() else path
+
+
+def absolute_spec(spec: str) -> str:
+    """``spec`` with any local path in it made absolute, so a run resumes from any directory.
+
+    ``module:dir/gen.py:make`` -> ``module:/abs/dir/gen.py:make``; ``stylegan:net.pkl``,
+    ``diffusers:./vae?subfolder=vae`` and bare paths likewise.  Hub ids, import paths and paths
+    that do not exist (yet) are left as written: the loader reports those.
+    """
+    scheme, rest = split_spec(spec)
+    if scheme in ("random", "builtin"):
+        return spec
+    body, q, query = rest.partition("?")
+    if scheme == "module" and body.rpartition(":")[0].endswith(".py"):
+        path, _, factory = body.rpartition(":")
+        body = f"{_absolute_if_local(path)}:{factory}"
+    elif scheme != "module":
+        body = _absolute_if_local(body)
+    rebuilt = body + q + query
+    return rebuilt if rest == spec else f"{scheme}:{rebuilt}"
+
+
 def file_record(path: str | Path) -> dict[str, Any]:
     """The part of a provenance record every file-backed prior shares."""
     p = Path(path)
