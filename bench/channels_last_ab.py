@@ -25,10 +25,14 @@ from latentdd.synth.pixel import PixelSet
 mode = sys.argv[1] if len(sys.argv) > 1 else "compiled"
 classes, ipc, n_real, ch, size = 10, 10, 256, 1, 28
 g = make_generator(0)
-train = ImageDataset(torch.randn(classes * n_real, ch, size, size, generator=g), torch.arange(classes).repeat_interleave(n_real),
-                     [str(c) for c in range(classes)], (0.5,), (0.25,))
+train = ImageDataset(
+    torch.randn(classes * n_real, ch, size, size, generator=g),
+    torch.arange(classes).repeat_interleave(n_real),
+    [str(c) for c in range(classes)],
+    (0.5,),
+    (0.25,),
+)
 cfg = DistillConfig(batch_real=n_real, ipc=ipc)
-
 
 
 class NCHWContext(ObjectiveContext):
@@ -39,21 +43,28 @@ class NCHWContext(ObjectiveContext):
             return self.model_factory()
 
 
-
 def plain(net, x):
     return net.embed(x)
+
 
 if mode == "compiled":
     nhwc_embed, nchw_embed = torch.compile(eager_embed, dynamic=False), torch.compile(plain, dynamic=False)
 else:
     nhwc_embed, nchw_embed = eager_embed, plain
+
+
 def factory():
     return create_model("convnet", ch, classes, size)
 
 
-
-ctxs = {"nhwc": ObjectiveContext(cfg, classes, ch, (size, size), torch.device("cpu"), make_dsa(digits=False), factory, embed=nhwc_embed),
-        "nchw": NCHWContext(cfg, classes, ch, (size, size), torch.device("cpu"), make_dsa(digits=False), factory, embed=nchw_embed)}
+ctxs = {
+    "nhwc": ObjectiveContext(
+        cfg, classes, ch, (size, size), torch.device("cpu"), make_dsa(digits=False), factory, embed=nhwc_embed
+    ),
+    "nchw": NCHWContext(
+        cfg, classes, ch, (size, size), torch.device("cpu"), make_dsa(digits=False), factory, embed=nchw_embed
+    ),
+}
 sampler = RealSampler(train, torch.device("cpu"))
 labels = torch.arange(classes).repeat_interleave(ipc)
 fns = {}
