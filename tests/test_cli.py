@@ -27,12 +27,23 @@ def test_distill_then_evaluate(tmp_path, capsys):
     code, stdout, _ = run_cli(["distill", *TINY, "--out", str(out)], capsys)
     assert code == 0, stdout
     assert "convnetd1" in stdout and (out / "metrics.json").is_file()
+    kept_by_distill = len(list((out / "eval_runs").glob("*.json")))
     code, stdout, _ = run_cli(["evaluate", str(out), "--models", "mlp", "--epochs", "1", "--runs", "2",
                                "--no-baseline", "--quiet"], capsys)
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert list(metrics["accuracy"]) == ["mlp"] and len(metrics["accuracy"]["mlp"]["runs"]) == 2
     assert "baseline_random_real" not in metrics
+    kept = len(list((out / "eval_runs").glob("*.json")))
+    assert kept == kept_by_distill + 2  # one file per finished network
+
+    # the same command again reuses both networks; --fresh trains them again
+    again = ["evaluate", str(out), "--models", "mlp", "--epochs", "1", "--runs", "2", "--no-baseline"]
+    code, stdout, _ = run_cli(again, capsys)
+    assert code == 0 and "2 of 2 run(s) were already finished" in stdout
+    assert json.loads((out / "metrics.json").read_text())["accuracy"] == metrics["accuracy"]
+    code, stdout, _ = run_cli([*again, "--fresh"], capsys)
+    assert code == 0 and "already finished" not in stdout
 
 
 def test_resume_of_a_finished_run_is_a_no_op(tmp_path, capsys):

@@ -280,3 +280,78 @@ def test_protocol_registry_and_overrides():
         get_protocol("paper", epochs=0)
     with pytest.raises(UserError, match="unknown protocol"):
         get_protocol("nope")
+
+
+def test_killed_evaluation_resumes_from_the_finished_runs(data, tmp_path, monkeypatch):
+    """A kill after the first network keeps that network; the re-run trains only the rest and
+    gives the same metrics as an uninterrupted evaluation."""
+    from latentdd.evaluate import metrics as metrics_mod
+    from latentdd.evaluate.run_cache import RunCache
+
+    train, test = data
+    args = dict(models=["convnet", "mlp"], protocol=quick(epochs=3, runs=2), seed=3, progress=False,
+                model_kwargs=TINY)
+    whole = evaluate_synset(train.images, train.labels, test, **args)
+
+    real_train = metrics_mod.train_and_test
+    calls: list[tuple[str, int]] = []
+
+    def dies_on_third(model, *a, seed, **k):
+        calls.append((model, seed))
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # the user's Ctrl-C, or a kill
+        return real_train(model, *a, seed=seed, **k)
+
+    monkeypatch.setattr(metrics_mod, "train_and_test", dies_on_third)
+    cache = RunCache(tmp_path / "eval_runs")
+    with pytest.raises(KeyboardInterrupt):
+        evaluate_synset(train.images, train.labels, test, cache=cache, **args)
+    assert len(list((tmp_path / "eval_runs").glob("*.json"))) == 2
+
+    calls.clear()
+    resumed = evaluate_synset(train.images, train.labels, test, cache=cache, **args)
+    assert calls == [("mlp", 3), ("mlp", 4)]  # convnet's two runs were read back
+    assert resumed["accuracy"] == whole["accuracy"] and resumed["per_class"] == whole["per_class"]
+
+    calls.clear()
+    evaluate_synset(train.images, train.labels, test, cache=cache, **args)
+    assert calls == []  # a repeat is free
+
+
+def test_run_cache_key_covers_what_changes_a_result(data, tmp_path, monkeypatch):
+    """Another training set, seed, protocol, or test set is trained again, never served a stale result."""
+    from latentdd.evaluate import metrics as metrics_mod
+    from latentdd.evaluate.run_cache import RunCache
+
+    train, test = data
+    calls: list[str] = []
+    real_train = metrics_mod.train_and_test
+    monkeypatch.setattr(metrics_mod, "train_and_test", lambda m, *a, **k: calls.append(m) or real_train(m, *a, **k))
+    cache = RunCache(tmp_path)
+
+    def run(images=train.images, test_set=test, seed=0, **proto):
+        calls.clear()
+        evaluate_synset(images, train.labels, test_set, models=["mlp"], protocol=quick(epochs=2, **proto),
+                        seed=seed, progress=False, model_kwargs=TINY, cache=cache)
+        return len(calls)
+
+    assert run() == 1 and run() == 0
+    assert run(images=train.images + 0.01) == 1
+    assert run(seed=1) == 1
+    assert run(lr=0.05) == 1
+    assert run(test_set=brightness_set(25, seed=3)) == 1
+    # a damaged file is measured again, not trusted
+    for f in tmp_path.glob("*.json"):
+        f.write_text("{not json")
+    assert run() == 1
+
+
+def test_random_baseline_resumes_per_run(data, tmp_path, monkeypatch):
+    from latentdd.evaluate import metrics as metrics_mod
+    from latentdd.evaluate.run_cache import RunCache
+
+    train, test = data
+    args = dict(models=["mlp"], protocol=quick(epochs=2, runs=2), seed=0, progress=False, model_kwargs=TINY)
+    first = evaluate_random_baseline(train, test, 2, cache=RunCache(tmp_path), **args)
+    monkeypatch.setattr(metrics_mod, "train_and_test", lambda *a, **k: pytest.fail("should be cached"))
+    assert evaluate_random_baseline(train, test, 2, cache=RunCache(tmp_path), **args) == first

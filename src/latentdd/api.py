@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from .engine import RunDir
 from .engine import distill as _distill
 from .errors import UserError
 from .evaluate import evaluate_random_baseline, evaluate_synset, format_table, get_protocol
+from .evaluate.run_cache import RunCache
 from .fileio import atomic_write_json
 from .synth.io import SavedSynset, load_synset
 
@@ -70,8 +72,14 @@ def evaluate(
     seed: int | None = None,
     device: str | None = None,
     progress: bool = True,
+    fresh: bool = False,
 ) -> dict[str, Any]:
-    """Train fresh networks on the synthetic set and report test accuracy (writes metrics.json)."""
+    """Train fresh networks on the synthetic set and report test accuracy (writes metrics.json).
+
+    Every finished network is kept in ``eval_runs/`` beside ``metrics.json``, so a killed
+    evaluation resumes where it stopped and a repeat with the same settings is free;
+    ``fresh`` trains every network again (and replaces what was kept).
+    """
     saved, run, cfg, metrics_path = _locate(target)
     meta = saved.meta
     overrides: dict[str, Any] = {}
@@ -93,7 +101,12 @@ def evaluate(
     dev = resolve_device(device or (cfg.device if cfg else "auto"))
     first_seed = seed if seed is not None else (cfg.seed if cfg else 0)
     dsa = make_dsa(proto.dsa_strategy, digits=splits.digits)
-    common = dict(models=proto.models, protocol=proto, seed=first_seed, dsa=dsa, device=dev, progress=progress)
+    # run folder: eval_runs/ beside metrics.json; a bare NAME.safetensors: NAME.eval_runs/
+    cache_root = metrics_path.with_name(metrics_path.name.removesuffix("metrics.json") + RunCache.FOLDER)
+    if fresh and cache_root.is_dir():
+        shutil.rmtree(cache_root)
+    common = dict(models=proto.models, protocol=proto, seed=first_seed, dsa=dsa, device=dev, progress=progress,
+                  cache=RunCache(cache_root))
     base = None
     if baseline:
         base = evaluate_random_baseline(splits.train, splits.test, saved.ipc, **common)

@@ -78,12 +78,19 @@ def distill(ctx: click.Context, config_file: str | None, resume_dir: str | None,
 @click.option("--seed", type=int, help="First seed (runs use seed, seed+1, ...).")
 @click.option("--device", help="auto, cpu, cuda.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--fresh", is_flag=True,
+              help="Train every network again instead of reusing those finished in RUN_DIR/eval_runs.")
 def evaluate(target: str, models: str | None, runs: int | None, epochs: int | None, protocol: str | None,
-             baseline: bool | None, data_dir: str | None, seed: int | None, device: str | None, quiet: bool) -> None:
-    """Train fresh networks on a synthetic set (RUN_DIR or SYNSET_FILE) and report test accuracy."""
+             baseline: bool | None, data_dir: str | None, seed: int | None, device: str | None, quiet: bool,
+             fresh: bool) -> None:
+    """Train fresh networks on a synthetic set (RUN_DIR or SYNSET_FILE) and report test accuracy.
+
+    Each finished network is kept in RUN_DIR/eval_runs, so an interrupted evaluation
+    resumes where it stopped when the same command is run again.
+    """
     metrics = api.evaluate(
         target, protocol=protocol, models=models.split(",") if models else None, runs=runs, epochs=epochs,
-        baseline=baseline, data_dir=data_dir, seed=seed, device=device, progress=not quiet,
+        baseline=baseline, data_dir=data_dir, seed=seed, device=device, progress=not quiet, fresh=fresh,
     )
     click.echo(api.format_metrics(metrics))
 

@@ -17,6 +17,7 @@ from ..data.dataset import ImageDataset
 from ..seeding import make_generator
 from .metrics import per_class_means, resolve_protocol, run_models, summarize
 from .protocols import EvalProtocol
+from .run_cache import RunCache
 from .train import ModelFactory
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ def evaluate_random_baseline(
     progress: bool = True,
     model_kwargs: Mapping[str, dict[str, Any]] | None = None,
     model_factory: ModelFactory | None = None,
+    cache: RunCache | None = None,
 ) -> dict[str, dict[str, Any]]:
     """``{model: {"mean", "std", "runs", "per_class"}}`` for random real subsets of ``ipc`` images per
     class, trained like :func:`evaluate_synset` (same protocol, seeds, augmentation).
@@ -71,6 +73,7 @@ def evaluate_random_baseline(
         model_kwargs=model_kwargs,
         model_factory=model_factory,
         desc=f"random real ({ipc}/class)",
+        cache=cache,
     )
     # per_class lets the report compare distilled and random-real models class by class
     # when no full-data figures are cached.

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ..data.dataset import ImageDataset
+from ..data.transforms import content_hash
 from .protocols import EvalProtocol, get_protocol
+from .run_cache import RunCache, describe_test_set, protocol_training_settings
 from .train import ModelFactory, RunResult, train_and_test
 
 if TYPE_CHECKING:
@@ -39,9 +41,15 @@ def _mean_or_none(values: Sequence[float | None]) -> float | None:
     return sum(present) / len(present) if present else None
 
 
+def mean_per_class(rows: Sequence[Sequence[float | None]]) -> list[float | None]:
+    """Column means of per-class accuracy rows, one row per run (``None`` for a class absent
+    from the test set)."""
+    return [_mean_or_none(col) for col in zip(*rows, strict=True)]
+
+
 def per_class_means(results: Sequence[RunResult]) -> list[float | None]:
-    """Per-class test accuracy averaged over runs (``None`` for a class absent from the test set)."""
-    return [_mean_or_none(col) for col in zip(*(r.per_class for r in results), strict=True)]
+    """Per-class test accuracy averaged over runs."""
+    return mean_per_class([r.per_class for r in results])
 
 
 def describe_augmentation(dsa: DSA | None) -> str:
@@ -70,20 +78,42 @@ def run_models(
     model_kwargs: Mapping[str, dict[str, Any]] | None = None,
     model_factory: ModelFactory | None = None,
     desc: str = "evaluate",
+    cache: RunCache | None = None,
 ) -> dict[str, list[RunResult]]:
-    """Train and test every (model, run) pair; run ``r`` uses seed ``seed + r`` for every model."""
+    """Train and test every (model, run) pair; run ``r`` uses seed ``seed + r`` for every model.
+
+    With ``cache``, a pair already finished under the same settings is read back instead
+    of trained, and each newly trained pair is stored the moment it ends (resume after a kill).
+    """
     pairs = [(m, r) for m in models for r in range(protocol.runs)]
+    context = None
+    if cache is not None:
+        context = {"protocol": protocol_training_settings(protocol), "lr": lr,
+                   "augmentation": describe_augmentation(dsa), "test": describe_test_set(test),
+                   "device": torch.device(device).type}
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(pairs), desc=desc, unit="run")
     results: dict[str, list[RunResult]] = {m: [] for m in models}
+    reused = 0
     try:
         for model, run in pairs:
             if bar is not None:
                 bar.set_postfix_str(f"{model} run {run + 1}/{protocol.runs}")
             images, labels = set_for_run(seed + run)
+            key = None
+            if cache is not None and context is not None:
+                kwargs = (model_kwargs or {}).get(model)
+                key = cache.key(context, model, seed + run, content_hash(images, labels), kwargs)
+                found = cache.get(key)
+                if found is not None:
+                    results[model].append(found)
+                    reused += 1
+                    if bar is not None:
+                        bar.update(1)
+                    continue
             result = train_and_test(
                 model,
                 images,
@@ -97,12 +127,17 @@ def run_models(
                 model_kwargs=(model_kwargs or {}).get(model),
                 model_factory=model_factory,
             )
+            if cache is not None and key is not None:
+                cache.put(key, result)
             results[model].append(result)
             if bar is not None:
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
+    if reused and progress:
+        print(f"{desc}: {reused} of {len(pairs)} run(s) were already finished in {cache.root}; reused them "
+              "(pass --fresh to train them again)")
     return results
 
 
@@ -122,6 +157,7 @@ def evaluate_synset(
     baseline: dict[str, Any] | None = None,
     model_kwargs: Mapping[str, dict[str, Any]] | None = None,
     model_factory: ModelFactory | None = None,
+    cache: RunCache | None = None,
 ) -> dict[str, Any]:
     """Train ``protocol.runs`` fresh networks of each of ``models`` (default
     ``protocol.models``) on the synthetic set and return the ``metrics.json`` dict.
@@ -131,7 +167,8 @@ def evaluate_synset(
     ``distill_model`` is excluded from ``cross_arch_mean``.  ``baseline`` (from
     :func:`evaluate_random_baseline`) is stored as ``baseline_random_real``.
     ``model_kwargs`` maps a model name to constructor arguments.  With ``progress`` a
-    bar runs over (model, run) pairs and the table is printed at the end.
+    bar runs over (model, run) pairs and the table is printed at the end.  ``cache``
+    keeps finished runs (see :class:`~latentdd.evaluate.run_cache.RunCache`).
     """
     protocol = resolve_protocol(protocol)
     models = [m.lower() for m in (models or protocol.models)]
@@ -149,6 +186,7 @@ def evaluate_synset(
         progress=progress,
         model_kwargs=model_kwargs,
         model_factory=model_factory,
+        cache=cache,
     )
     accuracy = {m: summarize([r.accuracy for r in rs]) for m, rs in results.items()}
     others = [accuracy[m]["mean"] for m in models if m != distill_model]

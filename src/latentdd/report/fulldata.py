@@ -15,10 +15,7 @@ the same protocol.  Training on 60k images is expensive on a CPU, so:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,13 +27,11 @@ from ..augment import make_dsa
 from ..data import DatasetSplits, load_dataset
 from ..device import resolve_device
 from ..errors import UserError
-from ..evaluate import EvalProtocol, get_protocol, summarize, train_and_test
-from ..fileio import atomic_write_json
+from ..evaluate import EvalProtocol, get_protocol, run_cache, summarize, train_and_test
+from ..evaluate.metrics import mean_per_class
 from .collect import Run
 
 CACHE_FORMAT = 1
-#: Training settings of a protocol that change what a network learns (not its name or model list).
-TRAINING_FIELDS = ("epochs", "lr", "momentum", "weight_decay", "batch_size", "lr_decay_at", "dsa_strategy")
 
 
 def cache_dir() -> Path:
@@ -54,24 +49,17 @@ def cache_key(dataset: str, dataset_sha256: str, model: str, protocol: EvalProto
         "dataset_sha256": dataset_sha256,
         "model": model,
         "seed": int(seed),
-        "protocol": {k: getattr(protocol, k) for k in TRAINING_FIELDS},
+        "protocol": run_cache.protocol_training_settings(protocol),
         "digits": bool(digits),
     }
 
 
 def key_file(key: dict[str, Any], root: Path | None = None) -> Path:
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
-    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{key['dataset']}-{key['model']}")[:60]  # folder:PATH names
-    return (root or cache_dir()) / f"{readable}-{digest}.json"
+    return run_cache.key_file(key, root or cache_dir(), f"{key['dataset']}-{key['model']}")
 
 
 def _read_cached(key: dict[str, Any], root: Path | None) -> dict[str, Any] | None:
-    path = key_file(key, root)
-    try:
-        entry = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None  # absent or damaged: measure again
-    return entry.get("result") if entry.get("key") == key else None
+    return run_cache.read_keyed(key_file(key, root), key)  # absent or damaged: measure again
 
 
 @dataclass
@@ -90,14 +78,6 @@ class FullData:
     @property
     def available(self) -> bool:
         return self.accuracy is not None
-
-
-def _mean_per_class(rows: list[list[float | None]]) -> list[float | None]:
-    out: list[float | None] = []
-    for col in zip(*rows, strict=True):
-        present = [v for v in col if v is not None]
-        out.append(sum(present) / len(present) if present else None)
-    return out
 
 
 class FullDataMeasurer:
@@ -193,8 +173,7 @@ class FullDataMeasurer:
                                    protocol=protocol, seed=seed, dsa=dsa, device=device)
                 result = {"accuracy": r.accuracy, "per_class": r.per_class, "train_seconds": r.train_seconds,
                           "device": str(device), "n_train": len(splits.train)}
-                atomic_write_json(key_file(keys[(model, seed)], self.root), {"key": keys[(model, seed)],
-                                                                            "result": result})
+                run_cache.write_keyed(key_file(keys[(model, seed)], self.root), keys[(model, seed)], result)
                 out[(model, seed)] = result
                 if bar is not None:
                     bar.update(1)
@@ -210,7 +189,7 @@ class FullDataMeasurer:
             results = [found[(model, s)] for s in run.seeds]
             results = [r for r in results if r is not None]
             accuracy[model] = summarize([r["accuracy"] for r in results])
-            per_class[model] = _mean_per_class([r["per_class"] for r in results])
+            per_class[model] = mean_per_class([r["per_class"] for r in results])
             seconds[model] = sum(r["train_seconds"] for r in results) / len(results)
             n_train = n_train or results[0].get("n_train")
         cached = len(found) - measured

@@ -1,0 +1,96 @@
+"""Finished training runs kept on disk, one JSON file each, under a key of everything
+that changes them.
+
+Evaluating one synthetic set under ``cpu-small`` trains 15 networks (five
+architectures x 3 seeds x 300 epochs), hours on a CPU.  Each finished network's result
+is written here as soon as it is known, so an evaluation killed halfway resumes at the
+first network it had not finished, and a re-run with the same settings costs nothing.
+The same mechanism caches the report's full-data reference (``report/fulldata.py``).
+
+A file is trusted only when the key stored inside it equals the key asked for, so a
+changed protocol, seed, training set or test set is never served a stale result, and a
+damaged file is simply measured again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..data.dataset import ImageDataset
+from ..data.transforms import content_hash
+from ..fileio import atomic_write_json
+from .protocols import EvalProtocol
+from .train import RunResult
+
+FORMAT = 1
+#: Training settings of a protocol that change what a network learns (not its name or model list).
+TRAINING_FIELDS = ("epochs", "lr", "momentum", "weight_decay", "batch_size", "lr_decay_at", "dsa_strategy")
+
+
+def protocol_training_settings(protocol: EvalProtocol) -> dict[str, Any]:
+    return {k: getattr(protocol, k) for k in TRAINING_FIELDS}
+
+
+def key_file(key: dict[str, Any], root: Path, label: str) -> Path:
+    """``root/<label>-<digest>.json``: the digest names the key, the label is for people."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", label)[:60]  # labels may hold folder:PATH names
+    return root / f"{readable}-{digest}.json"
+
+
+def read_keyed(path: Path, key: dict[str, Any]) -> dict[str, Any] | None:
+    """The result stored at ``path`` under exactly ``key``; ``None`` if absent, damaged or for another key."""
+    try:
+        entry = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(entry, dict) or entry.get("key") != json.loads(json.dumps(key, default=str)):
+        return None
+    result = entry.get("result")
+    return result if isinstance(result, dict) else None
+
+
+def write_keyed(path: Path, key: dict[str, Any], result: dict[str, Any]) -> None:
+    atomic_write_json(path, {"key": json.loads(json.dumps(key, default=str)), "result": result})
+
+
+def describe_test_set(test: ImageDataset) -> dict[str, Any]:
+    """What a test accuracy was measured on: name, size and a hash of the labels and images."""
+    return {"name": test.name, "n": len(test), "sha256": content_hash(test.images, test.labels)}
+
+
+class RunCache:
+    """The finished (architecture, seed) runs of one evaluation target, in folder ``root``.
+
+    ``context`` holds what every run of one evaluation shares (protocol, learning rate,
+    augmentation, test set, device); :meth:`key` adds what differs per run.
+    """
+
+    #: the folder name ``latentdd evaluate`` keeps a run folder's finished networks in
+    FOLDER = "eval_runs"
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    def key(self, context: dict[str, Any], model: str, seed: int, train_sha256: str,
+            model_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+        return {"format": FORMAT, "latentdd": __version__, **context, "model": model, "seed": int(seed),
+                "model_kwargs": model_kwargs or {}, "train_sha256": train_sha256}
+
+    def get(self, key: dict[str, Any]) -> RunResult | None:
+        found = read_keyed(key_file(key, self.root, f"{key['model']}-seed{key['seed']}"), key)
+        if found is None:
+            return None
+        try:
+            return RunResult(**found)
+        except TypeError:  # written by a version with other fields: measure again
+            return None
+
+    def put(self, key: dict[str, Any], result: RunResult) -> None:
+        write_keyed(key_file(key, self.root, f"{key['model']}-seed{key['seed']}"), key, asdict(result))
