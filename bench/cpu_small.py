@@ -27,7 +27,15 @@ from latentdd.engine import RunDir
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
-def ensure_prior(dataset: str, data_dir: str, out: Path, steps: int | None, device: str) -> Path:
+def ensure_prior(dataset: str, data_dir: str, out: Path, steps: int | None, device: str,
+                 given: str | None) -> Path:
+    """``given`` (``{dataset}`` is filled in) when it names a file, else ``out/prior.safetensors``,
+    trained first when absent."""
+    if given:
+        path = Path(given.format(dataset=dataset))
+        if not path.is_file():
+            raise SystemExit(f"--prior {path} does not exist; train it with `latentdd prior train` or omit --prior")
+        return path
     path = out / "prior.safetensors"
     if not path.is_file():
         t = time.perf_counter()
@@ -38,7 +46,7 @@ def ensure_prior(dataset: str, data_dir: str, out: Path, steps: int | None, devi
 
 
 def run_one(dataset: str, data_dir: str, method: str, space: str, ipc: int, prior: Path | None, out: Path,
-            args: argparse.Namespace) -> dict:
+            args: argparse.Namespace, baseline: bool) -> dict:
     run_dir = out / f"{method}-{space}-ipc{ipc}"
     if (run_dir / RunDir.CONFIG).is_file():
         api.resume(run_dir, progress=not args.quiet)
@@ -49,11 +57,9 @@ def run_one(dataset: str, data_dir: str, method: str, space: str, ipc: int, prio
         if space == "latent":
             settings["prior"] = str(prior)
         api.distill(build_config(settings), progress=not args.quiet)
-    metrics_file = run_dir / RunDir.METRICS
-    if metrics_file.is_file():
-        return json.loads(metrics_file.read_text())
+    # finished networks are read back from run_dir/eval_runs, so this resumes per network
     return api.evaluate(run_dir, protocol="cpu-small", models=args.models, runs=args.runs, epochs=args.epochs,
-                        baseline=True, progress=not args.quiet)
+                        baseline=baseline, progress=not args.quiet)
 
 
 def markdown(dataset: str, results: dict[str, dict]) -> str:
@@ -61,9 +67,11 @@ def markdown(dataset: str, results: dict[str, dict]) -> str:
     models = list(first["accuracy"])
     head = "| run | " + " | ".join(models) + " | cross-arch mean | distill s | peak RSS MB |"
     lines = [head, "|" + "---|" * (len(models) + 4)]
-    base = first.get("baseline_random_real", {})
-    lines.append("| random real | " + " | ".join(
-        f"{base[m]['mean']:.1f} ± {base[m]['std']:.1f}" if m in base else "-" for m in models) + " | | | |")
+    for r in results.values():
+        base = r.get("baseline_random_real")
+        if base:
+            lines.append(f"| random real, IPC {r['ipc']} | " + " | ".join(
+                f"{base[m]['mean']:.1f} ± {base[m]['std']:.1f}" if m in base else "-" for m in models) + " | | | |")
     for name, r in results.items():
         cells = [f"{r['accuracy'][m]['mean']:.1f} ± {r['accuracy'][m]['std']:.1f}" for m in models]
         xa = r.get("cross_arch_mean")
@@ -84,6 +92,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--layer", type=int, default=1)
     ap.add_argument("--prior-steps", type=int, default=None)
+    ap.add_argument("--prior", default=None,
+                    help="an existing prior file for latent runs ({dataset} is replaced), e.g. "
+                         "bench/out/{dataset}/prior-cgen.safetensors; default: train one per dataset")
     ap.add_argument("--data-dir", default=str(SHARED))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
@@ -93,14 +104,16 @@ def main() -> None:
     for dataset in args.datasets:
         out = Path(args.out) / dataset
         out.mkdir(parents=True, exist_ok=True)
-        prior = ensure_prior(dataset, args.data_dir, out, args.prior_steps, args.device) \
+        prior = ensure_prior(dataset, args.data_dir, out, args.prior_steps, args.device, args.prior) \
             if "latent" in args.spaces else None
         results = {}
         for method in args.methods:
             for ipc in args.ipcs:
                 for space in args.spaces:
                     name = f"{method}-{space}-ipc{ipc}"
-                    metrics = run_one(dataset, args.data_dir, method, space, ipc, prior, out, args)
+                    # the random-real baseline depends only on the IPC: train it once, with the first run
+                    first = (method, space) == (args.methods[0], args.spaces[0])
+                    metrics = run_one(dataset, args.data_dir, method, space, ipc, prior, out, args, baseline=first)
                     stats = json.loads((out / name / RunDir.STATS).read_text())
                     metrics["distill_seconds"] = stats["distill_seconds"]
                     metrics["peak_rss_mb"] = stats["peak_rss_mb"]
