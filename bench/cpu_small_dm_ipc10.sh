@@ -1,0 +1,14 @@
+#!/bin/bash
+# The cpu-small DM IPC 10 tables of issue 2 (MNIST and CIFAR-10, pixel and latent space), resumable:
+# run it again after a kill and it continues at the first network not yet finished.
+# The two datasets run side by side, one thread each (on 2 cores this trains more networks per
+# hour than one two-thread process: bench/eval_step_speed.py --threads 1 vs 2, BENCHMARKS.md).
+# Uses the runs and priors already in bench/out/<dataset>/ (see BENCHMARKS.md for their commands).
+cd "$(dirname "$0")/.."
+mkdir -p bench/logs
+for ds in mnist cifar10; do
+  OMP_NUM_THREADS=1 python bench/cpu_small.py --datasets $ds --spaces pixel latent --ipcs 10 \
+    --prior 'bench/out/{dataset}/prior-cgen.safetensors' --device cpu \
+    >> bench/logs/cpu-small-dm-ipc10-$ds.log 2>&1 &
+done
+wait
