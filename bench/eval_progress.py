@@ -1,0 +1,66 @@
+"""What an evaluation in progress has finished so far: reads ``RUN/eval_runs/`` (one file per
+trained network, written by ``latentdd evaluate``) and prints, per set (the run's synthetic set,
+or the random-real baseline) and architecture, how many seeds are done and their mean ± std.
+
+    python bench/eval_progress.py bench/out/mnist/dm-pixel-ipc10 [--epochs 300] [--json OUT]
+
+Only networks of the given epoch count are counted, so a reduced evaluation kept in the same
+folder does not mix in.  A row is complete when it has ``--runs`` seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from latentdd.data.transforms import content_hash
+from latentdd.evaluate.run_cache import RunCache
+from latentdd.synth.io import load_synset
+
+
+def progress(run_dir: Path, epochs: int) -> dict[str, dict[str, dict]]:
+    saved = load_synset(run_dir / "synset.safetensors")
+    synset_sha = content_hash(saved.images, saved.labels)
+    found: dict[str, dict[str, dict[int, float]]] = defaultdict(lambda: defaultdict(dict))
+    for f in sorted((run_dir / RunCache.FOLDER).glob("*.json")):
+        entry = json.loads(f.read_text())
+        key, result = entry["key"], entry["result"]
+        if key["protocol"]["epochs"] != epochs:
+            continue
+        which = "synthetic" if key["train_sha256"] == synset_sha else "random real"
+        found[which][key["model"]][key["seed"]] = result["accuracy"]
+    out: dict[str, dict[str, dict]] = {}
+    for which, models in found.items():
+        out[which] = {}
+        for model, by_seed in models.items():
+            accs = [by_seed[s] for s in sorted(by_seed)]
+            out[which][model] = {"seeds": sorted(by_seed), "runs": accs, "mean": statistics.fmean(accs),
+                                 "std": statistics.pstdev(accs)}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+")
+    ap.add_argument("--epochs", type=int, default=300)
+    ap.add_argument("--runs-wanted", type=int, default=3)
+    ap.add_argument("--json", default=None, help="also write the figures here")
+    args = ap.parse_args()
+    everything = {}
+    for run in args.runs:
+        table = progress(Path(run), args.epochs)
+        everything[run] = table
+        print(f"{run} ({args.epochs} epochs)")
+        for which, models in table.items():
+            for model, r in models.items():
+                done = "complete" if len(r["seeds"]) >= args.runs_wanted else f"{len(r['seeds'])}/{args.runs_wanted}"
+                print(f"  {which:12s} {model:9s} {r['mean']:6.2f} ± {r['std']:5.2f}  seeds {r['seeds']}  {done}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(everything, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
