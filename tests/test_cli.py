@@ -45,6 +45,15 @@ def test_distill_then_evaluate(tmp_path, capsys):
     code, stdout, _ = run_cli([*again, "--fresh"], capsys)
     assert code == 0 and "already finished" not in stdout
 
+    # a bare synthetic-set file keeps its networks beside it, named after it
+    alone = tmp_path / "alone" / "my.set.safetensors"
+    alone.parent.mkdir()
+    alone.write_bytes((out / "synset.safetensors").read_bytes())
+    code, _, _ = run_cli(["evaluate", str(alone), "--models", "mlp", "--epochs", "1", "--runs", "1",
+                          "--no-baseline", "--quiet"], capsys)
+    assert code == 0 and (alone.parent / "my.set.metrics.json").is_file()
+    assert len(list((alone.parent / "my.set.eval_runs").glob("mlp-seed0-*.json"))) == 1
+
 
 def test_resume_of_a_finished_run_is_a_no_op(tmp_path, capsys):
     out = tmp_path / "run"
