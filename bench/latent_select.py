@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--data-dir", default="../shared/datasets")
     ap.add_argument("--prior", required=True)
     ap.add_argument("--lr-feats", default="10,1")
+    ap.add_argument("--layers", default=None, help="comma-separated layers to try (default: all of the prior's)")
     ap.add_argument("--ipc", type=int, default=10)
     ap.add_argument("--iterations", type=int, default=50)
     ap.add_argument("--models", default="lenet,mlp")
@@ -57,7 +58,8 @@ def main() -> None:
                           f"scored by {args.models} trained {args.epochs} epochs"),
                 prior=record.get("path", args.prior), seed=args.seed, dataset=args.dataset)
     for lr_feat in (float(x) for x in args.lr_feats.split(",")):
-        for layer in range(prior.num_layers):
+        layers = [int(x) for x in args.layers.split(",")] if args.layers else range(prior.num_layers)
+        for layer in layers:
             if any(r["lr_feat"] == lr_feat and r["layer"] == layer for r in done["rows"]):
                 continue
             t0 = time.perf_counter()
