@@ -209,7 +209,8 @@ def main(argv: list[str] | None = None) -> None:
         e.show()
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
-        click.echo("latentdd: interrupted; a distill run continues with `latentdd distill --resume RUN_DIR`",
+        click.echo("latentdd: interrupted; a distill run continues with `latentdd distill --resume RUN_DIR`, "
+                   "an evaluation with the same `latentdd evaluate` command (finished networks are kept)",
                    err=True)
         sys.exit(130)
     sys.exit(rc if isinstance(rc, int) else 0)
