@@ -84,13 +84,13 @@ def run_models(
 
     With ``cache``, a pair already finished under the same settings is read back instead
     of trained, and each newly trained pair is stored the moment it ends (resume after a kill).
+    The key cannot see inside a custom ``model_factory``: give each factory its own cache.
     """
     pairs = [(m, r) for m in models for r in range(protocol.runs)]
-    context = None
-    if cache is not None:
-        context = {"protocol": protocol_training_settings(protocol), "lr": lr,
-                   "augmentation": describe_augmentation(dsa), "test": describe_test_set(test),
-                   "device": torch.device(device).type}
+    # what every run shares goes into each run's cache key (hashing the test set once)
+    context = {} if cache is None else {
+        "protocol": protocol_training_settings(protocol), "lr": lr, "augmentation": describe_augmentation(dsa),
+        "test": describe_test_set(test), "device": torch.device(device).type}
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -103,39 +103,34 @@ def run_models(
             if bar is not None:
                 bar.set_postfix_str(f"{model} run {run + 1}/{protocol.runs}")
             images, labels = set_for_run(seed + run)
-            key = None
-            if cache is not None and context is not None:
-                kwargs = (model_kwargs or {}).get(model)
-                key = cache.key(context, model, seed + run, content_hash(images, labels), kwargs)
-                found = cache.get(key)
-                if found is not None:
-                    results[model].append(found)
-                    reused += 1
-                    if bar is not None:
-                        bar.update(1)
-                    continue
-            result = train_and_test(
-                model,
-                images,
-                labels,
-                test,
-                protocol=protocol,
-                seed=seed + run,
-                dsa=dsa,
-                device=device,
-                lr=lr,
-                model_kwargs=(model_kwargs or {}).get(model),
-                model_factory=model_factory,
-            )
-            if cache is not None and key is not None:
-                cache.put(key, result)
+            kwargs = (model_kwargs or {}).get(model)
+            key = None if cache is None else cache.key(context, model, seed + run, content_hash(images, labels), kwargs)
+            result = None if cache is None or key is None else cache.get(key)
+            if result is not None:
+                reused += 1
+            else:
+                result = train_and_test(
+                    model,
+                    images,
+                    labels,
+                    test,
+                    protocol=protocol,
+                    seed=seed + run,
+                    dsa=dsa,
+                    device=device,
+                    lr=lr,
+                    model_kwargs=kwargs,
+                    model_factory=model_factory,
+                )
+                if cache is not None and key is not None:
+                    cache.put(key, result)
             results[model].append(result)
             if bar is not None:
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
-    if reused and progress:
+    if cache is not None and reused and progress:
         print(f"{desc}: {reused} of {len(pairs)} run(s) were already finished in {cache.root}; reused them "
               "(pass --fresh to train them again)")
     return results
