@@ -111,3 +111,23 @@ def test_console_script_runs_as_a_process():
     proc = subprocess.run([sys.executable, "-m", "latentdd.cli.main", "distill", "--dataset", "nope", "--out", "x"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "unknown dataset" in proc.stderr
+
+
+def test_random_real_baseline_is_trained_once_per_dataset_and_ipc(tmp_path, capsys, monkeypatch):
+    """Two runs of the same dataset and IPC share the baseline networks; --fresh trains them again."""
+    monkeypatch.setenv("LATENTDD_CACHE", str(tmp_path / "cache"))
+    first, second = tmp_path / "a", tmp_path / "b"
+    for out, seed in ((first, "1"), (second, "2")):
+        assert run_cli(["distill", *TINY, "--seed", seed, "--no-eval", "--out", str(out)], capsys)[0] == 0
+    args = ["--models", "mlp", "--epochs", "1", "--runs", "2", "--baseline", "--seed", "0"]
+    code, stdout, _ = run_cli(["evaluate", str(first), *args], capsys)
+    assert code == 0 and "already finished" not in stdout
+    code, stdout, _ = run_cli(["evaluate", str(second), *args], capsys)
+    assert code == 0
+    assert "random real (2/class): 2 of 2 run(s) were already finished" in stdout  # the baseline: reused
+    assert "evaluate: 2 of 2" not in stdout  # the synthetic set: another set, trained
+    a, b = (json.loads((r / "metrics.json").read_text()) for r in (first, second))
+    assert a["baseline_random_real"] == b["baseline_random_real"]
+    assert len(list((second / "eval_runs").glob("*.json"))) == 4  # the run folder is complete on its own
+    code, stdout, _ = run_cli(["evaluate", str(second), *args, "--fresh"], capsys)
+    assert code == 0 and "already finished" not in stdout

@@ -27,6 +27,7 @@ from .errors import UserError
 from .evaluate import evaluate_random_baseline, evaluate_synset, format_table, get_protocol
 from .evaluate.run_cache import RunCache
 from .fileio import atomic_write_json
+from .paths import user_cache_dir
 from .synth.io import SavedSynset, load_synset
 
 log = logging.getLogger("latentdd")
@@ -78,7 +79,9 @@ def evaluate(
 
     Every finished network is kept in ``eval_runs/`` beside ``metrics.json``, so a killed
     evaluation resumes where it stopped and a repeat with the same settings is free;
-    ``fresh`` trains every network again (and replaces what was kept).
+    ``fresh`` trains every network again (and replaces what was kept).  Random-real
+    baseline networks are also kept in ``$LATENTDD_CACHE/random_real``: every run of the
+    same dataset, IPC, protocol and seeds reuses them.
     """
     saved, run, cfg, metrics_path = _locate(target)
     meta = saved.meta
@@ -105,14 +108,14 @@ def evaluate(
     cache_root = metrics_path.with_name(metrics_path.name.removesuffix("metrics.json") + RunCache.FOLDER)
     if fresh and cache_root.is_dir():
         shutil.rmtree(cache_root)
-    common = dict(models=proto.models, protocol=proto, seed=first_seed, dsa=dsa, device=dev, progress=progress,
-                  cache=RunCache(cache_root))
+    common = dict(models=proto.models, protocol=proto, seed=first_seed, dsa=dsa, device=dev, progress=progress)
     base = None
-    if baseline:
-        base = evaluate_random_baseline(splits.train, splits.test, saved.ipc, **common)
+    if baseline:  # the same networks for every run of this dataset and IPC: shared through the user cache
+        shared = RunCache(cache_root, user_cache_dir() / "random_real", read_shared=not fresh)
+        base = evaluate_random_baseline(splits.train, splits.test, saved.ipc, cache=shared, **common)
     learned = saved.tensors.get("learned_lr")  # MTT; used only under a protocol that asks for it
     metrics = evaluate_synset(images.to(dev), saved.labels.to(dev), splits.test, baseline=base,
-                              distill_model=meta.get("model", "convnet"),
+                              cache=RunCache(cache_root), distill_model=meta.get("model", "convnet"),
                               lr=float(learned.reshape(-1)[0]) if learned is not None else None, **common)
     metrics.update({
         "dataset": dataset, "ipc": saved.ipc, "method": meta.get("method"), "space": meta.get("space"),

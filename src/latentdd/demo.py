@@ -11,13 +11,13 @@ The budgets are cut to fit a laptop CPU (see ``DEMO_*``); use ``latentdd distill
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from . import api
 from .config import build_config
 from .engine import RunDir
+from .paths import user_cache_dir
 
 DEMO_PRIOR_STEPS = 300
 DEMO_ITERATIONS = 150
@@ -29,7 +29,7 @@ DEMO_SETTINGS: dict[str, Any] = {
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("LATENTDD_CACHE", Path.home() / ".cache" / "latentdd"))
+    return user_cache_dir()
 
 
 def demo_prior(device: str, progress: bool) -> Path:

@@ -69,28 +69,46 @@ class RunCache:
     """The finished (architecture, seed) runs of one evaluation target, in folder ``root``.
 
     ``context`` holds what every run of one evaluation shares (protocol, learning rate,
-    augmentation, test set, device); :meth:`key` adds what differs per run.
+    augmentation, test set, device); :meth:`key` adds what differs per run.  ``shared``
+    is a second folder, read after ``root`` and written beside it, for results that do
+    not belong to one run: the random-real baseline of a dataset and IPC is the same for
+    every run distilled from it, so it is trained once per user (``read_shared=False``:
+    write there, but train again).
     """
 
     #: the folder name ``latentdd evaluate`` keeps a run folder's finished networks in
     FOLDER = "eval_runs"
 
-    def __init__(self, root: Path | str) -> None:
+    def __init__(self, root: Path | str, shared: Path | str | None = None, *, read_shared: bool = True) -> None:
         self.root = Path(root)
+        self.shared = Path(shared) if shared is not None else None
+        self.read_shared = read_shared
 
     def key(self, context: dict[str, Any], model: str, seed: int, train_sha256: str,
             model_kwargs: dict[str, Any] | None) -> dict[str, Any]:
         return {"format": FORMAT, "latentdd": __version__, **context, "model": model, "seed": int(seed),
                 "model_kwargs": model_kwargs or {}, "train_sha256": train_sha256}
 
+    def _roots(self, reading: bool) -> list[Path]:
+        use_shared = self.shared is not None and (self.read_shared or not reading)
+        return [self.root, *([self.shared] if use_shared and self.shared is not None else [])]
+
     def get(self, key: dict[str, Any]) -> RunResult | None:
-        found = read_keyed(key_file(key, self.root, f"{key['model']}-seed{key['seed']}"), key)
-        if found is None:
-            return None
-        try:
-            return RunResult(**found)
-        except TypeError:  # written by a version with other fields: measure again
-            return None
+        label = f"{key['model']}-seed{key['seed']}"
+        for root in self._roots(reading=True):
+            found = read_keyed(key_file(key, root, label), key)
+            if found is None:
+                continue
+            try:
+                result = RunResult(**found)
+            except TypeError:  # written by a version with other fields: measure again
+                continue
+            if root != self.root:  # keep the run folder complete on its own
+                write_keyed(key_file(key, self.root, label), key, found)
+            return result
+        return None
 
     def put(self, key: dict[str, Any], result: RunResult) -> None:
-        write_keyed(key_file(key, self.root, f"{key['model']}-seed{key['seed']}"), key, asdict(result))
+        label = f"{key['model']}-seed{key['seed']}"
+        for root in self._roots(reading=False):
+            write_keyed(key_file(key, root, label), key, asdict(result))

@@ -15,7 +15,6 @@ the same protocol.  Training on 60k images is expensive on a CPU, so:
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,14 +28,14 @@ from ..device import resolve_device
 from ..errors import UserError
 from ..evaluate import EvalProtocol, get_protocol, run_cache, summarize, train_and_test
 from ..evaluate.metrics import mean_per_class
+from ..paths import user_cache_dir
 from .collect import Run
 
 CACHE_FORMAT = 1
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("LATENTDD_CACHE") or str(Path.home() / ".cache" / "latentdd")
-    return Path(root) / "fulldata"
+    return user_cache_dir() / "fulldata"
 
 
 def cache_key(dataset: str, dataset_sha256: str, model: str, protocol: EvalProtocol, seed: int,
