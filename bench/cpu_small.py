@@ -6,8 +6,11 @@ For each dataset: train the built-in prior once (``latentdd prior train``), then
 results).  Every step resumes: a killed sweep picks up at the last checkpoint / the
 first run without ``metrics.json``.
 
-    python bench/cpu_small.py --datasets mnist cifar10 --spaces pixel latent --ipcs 10 \
-        [--models convnet,alexnet,vgg11,resnet18,vit] [--runs 3] [--epochs 300]
+    python bench/cpu_small.py --datasets mnist cifar10 --methods dm dc dsa mtt --spaces pixel latent \
+        --ipcs 1 10 [--models convnet,alexnet,vgg11,resnet18,vit] [--runs 3] [--epochs 300]
+
+MTT first fills ``bench/out/<dataset>/experts`` (``cpu-small``: 5 experts x 15 epochs; resumable,
+and ``latentdd experts`` may fill it from other processes at the same time).
 
 Results: ``bench/out/<dataset>/<method>-<space>-ipc<N>/`` (run folders) and
 ``bench/results/cpu_small_<dataset>.json`` / ``.md``.
@@ -45,6 +48,20 @@ def ensure_prior(dataset: str, data_dir: str, out: Path, steps: int | None, devi
     return path
 
 
+def ensure_experts(dataset: str, data_dir: str, out: Path, zca: bool, args: argparse.Namespace) -> Path:
+    """The dataset's expert buffer for MTT (ZCA-whitened when the preset whitens), trained first."""
+    from latentdd.data import load_dataset
+    from latentdd.experts import train_experts
+
+    folder = out / ("experts-zca" if zca else "experts")
+    t = time.perf_counter()
+    report = train_experts(load_dataset(dataset, data_dir), folder, num=args.experts, epochs=args.expert_epochs,
+                           zca=zca, seed=args.seed, device=args.device, progress=not args.quiet)
+    if report.trained:
+        print(f"[{dataset}] experts {report.trained} trained in {time.perf_counter() - t:.0f} s -> {folder}", flush=True)
+    return folder
+
+
 def run_one(dataset: str, data_dir: str, method: str, space: str, ipc: int, prior: Path | None, out: Path,
             args: argparse.Namespace, baseline: bool) -> dict:
     run_dir = out / f"{method}-{space}-ipc{ipc}"
@@ -56,6 +73,11 @@ def run_one(dataset: str, data_dir: str, method: str, space: str, ipc: int, prio
                     "layer": args.layer, "eval_protocol": "cpu-small"}
         if space == "latent":
             settings["prior"] = str(prior)
+        if method == "mtt":
+            zca = bool(build_config(settings).zca)  # as the preset says for this dataset and IPC
+            settings["experts"] = str(ensure_experts(dataset, data_dir, out, zca, args))
+        if args.iterations:
+            settings["iterations"] = args.iterations
         api.distill(build_config(settings), progress=not args.quiet)
     # finished networks are read back from run_dir/eval_runs, so this resumes per network
     return api.evaluate(run_dir, protocol="cpu-small", models=args.models, runs=args.runs, epochs=args.epochs,
@@ -91,6 +113,10 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--epochs", type=int, default=None)
     ap.add_argument("--layer", type=int, default=1)
+    ap.add_argument("--iterations", type=int, default=None,
+                    help="override the preset's distillation iterations (a smoke test; the tables use the preset)")
+    ap.add_argument("--experts", type=int, default=5, help="MTT experts (cpu-small: 5)")
+    ap.add_argument("--expert-epochs", type=int, default=15, help="epochs per MTT expert (cpu-small: 15)")
     ap.add_argument("--prior-steps", type=int, default=None)
     ap.add_argument("--prior", default=None,
                     help="an existing prior file for latent runs ({dataset} is replaced), e.g. "
