@@ -2,7 +2,7 @@
 trained network, written by ``latentdd evaluate``) and prints, per set (the run's synthetic set,
 or the random-real baseline) and architecture, how many seeds are done and their mean ± std.
 
-    python bench/eval_progress.py bench/out/mnist/dm-pixel-ipc10 [--epochs 300] [--json OUT]
+    python bench/eval_progress.py bench/out/mnist/dm-pixel-ipc10 [--epochs 300] [--json OUT] [--markdown]
 
 Only networks of the given epoch count are counted, so a reduced evaluation kept in the same
 folder does not mix in.  A row is complete when it has ``--runs`` seeds.
@@ -13,12 +13,15 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import time
 from collections import defaultdict
 from pathlib import Path
 
 from latentdd.data.transforms import content_hash
 from latentdd.evaluate.run_cache import RunCache
 from latentdd.synth.io import load_synset
+
+ORDER = {name: i for i, name in enumerate(["convnet", "alexnet", "vgg11", "resnet18", "vit"])}
 
 
 def progress(run_dir: Path, epochs: int) -> dict[str, dict[str, dict]]:
@@ -48,6 +51,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--runs-wanted", type=int, default=3)
     ap.add_argument("--json", default=None, help="also write the figures here")
+    ap.add_argument("--markdown", action="store_true",
+                    help="also print the finished networks as the Markdown table of BENCHMARKS.md")
     args = ap.parse_args()
     everything = {}
     for run in args.runs:
@@ -60,6 +65,24 @@ def main() -> None:
                 print(f"  {which:12s} {model:9s} {r['mean']:6.2f} ± {r['std']:5.2f}  seeds {r['seeds']}  {done}")
     if args.json:
         Path(args.json).write_text(json.dumps(everything, indent=2) + "\n")
+    if args.markdown:
+        print(markdown(everything, args.epochs, args.runs_wanted))
+
+
+def markdown(everything: dict[str, dict[str, dict]], epochs: int, runs_wanted: int) -> str:
+    """One row per (run, set, architecture), as pasted into BENCHMARKS.md's sweep section."""
+    rows = [f"As of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} (protocol cpu-small: {epochs} epochs "
+            "per network; accuracy after the last epoch):", "",
+            "| run | set | architecture | seeds finished | test accuracy % (mean ± std over finished seeds) |",
+            "|---|---|---|---|---|"]
+    for run, table in everything.items():
+        name = "/".join(Path(run).parts[-2:])
+        for which in ("random real", "synthetic"):
+            for model, r in sorted(table.get(which, {}).items(), key=lambda kv: ORDER.get(kv[0], 99)):
+                seeds = ", ".join(map(str, r["seeds"]))
+                rows.append(f"| {name} | {which} | {model} | {len(r['seeds'])} of {runs_wanted} ({seeds}) | "
+                            f"{r['mean']:.2f} ± {r['std']:.2f} |")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":
