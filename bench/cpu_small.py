@@ -26,6 +26,7 @@ from pathlib import Path
 from latentdd import api
 from latentdd.config import build_config
 from latentdd.engine import RunDir
+from latentdd.fileio import atomic_write_text
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
@@ -92,8 +93,11 @@ def markdown(dataset: str, results: dict[str, dict]) -> str:
     for r in results.values():
         base = r.get("baseline_random_real")
         if base:
+            others = [base[m]["mean"] for m in models if m in base and m != r.get("distill_model")]
+            xa = f"{sum(others) / len(others):.1f}" if others else "-"
             lines.append(f"| random real, IPC {r['ipc']} | " + " | ".join(
-                f"{base[m]['mean']:.1f} ± {base[m]['std']:.1f}" if m in base else "-" for m in models) + " | | | |")
+                f"{base[m]['mean']:.1f} ± {base[m]['std']:.1f}" if m in base else "-" for m in models)
+                + f" | {xa} | | |")
     for name, r in results.items():
         cells = [f"{r['accuracy'][m]['mean']:.1f} ± {r['accuracy'][m]['std']:.1f}" for m in models]
         xa = r.get("cross_arch_mean")
@@ -112,7 +116,8 @@ def main() -> None:
     ap.add_argument("--models", type=lambda s: s.split(","), default=None)
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--epochs", type=int, default=None)
-    ap.add_argument("--layer", type=int, default=1)
+    ap.add_argument("--layer", type=lambda s: s if s == "auto" else int(s), default="auto",
+                    help="prior layer for latent runs: an index, or auto (chosen on a validation split, the default)")
     ap.add_argument("--iterations", type=int, default=None,
                     help="override the preset's distillation iterations (a smoke test; the tables use the preset)")
     ap.add_argument("--experts", type=int, default=5, help="MTT experts (cpu-small: 5)")
@@ -145,11 +150,15 @@ def main() -> None:
                     metrics["peak_rss_mb"] = stats["peak_rss_mb"]
                     results[name] = metrics
                     print(f"[{dataset}] {name}: cross-arch mean {metrics.get('cross_arch_mean')}", flush=True)
-        res_dir = Path("bench/results")
-        res_dir.mkdir(parents=True, exist_ok=True)
-        (res_dir / f"cpu_small_{dataset}.json").write_text(json.dumps(results, indent=2) + "\n")
-        (res_dir / f"cpu_small_{dataset}.md").write_text(markdown(dataset, results))
+                    write_results(dataset, results)  # after every run, so a long sweep shows what it has
         print(markdown(dataset, results), flush=True)
+
+
+def write_results(dataset: str, results: dict[str, dict]) -> None:
+    res_dir = Path("bench/results")
+    res_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(res_dir / f"cpu_small_{dataset}.json", json.dumps(results, indent=2) + "\n")
+    atomic_write_text(res_dir / f"cpu_small_{dataset}.md", markdown(dataset, results))
 
 
 if __name__ == "__main__":
