@@ -198,6 +198,9 @@ def test_tiny_gan_writes_checkpoint_grid_and_prior_and_resumes_at_the_right_step
     grid = Image.open(grid_path(out))
     assert grid.size == (2 + 10 * (12 + 2), 2 + 2 * (12 + 2))  # 10 samples per row, one row per class
 
+    _, rec3 = train_prior(data, steps=2, out=str(out), **TRAIN)  # a checkpoint past --steps: no training,
+    assert rec3["steps"] == 4  # and the record names the step of the weights it saves, not --steps
+
     with pytest.raises(UserError, match="different settings"):
         train_prior(data, steps=4, out=str(out), **{**TRAIN, "seed": 2})
 

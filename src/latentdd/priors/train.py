@@ -224,7 +224,7 @@ def train_prior(
         "std": list(train.std),
         "num_images": n,
         "settings": {k: v for k, v in settings.items() if k not in ("config", "dataset_sha256")},
-        "steps": total,
+        "steps": max(total, start),  # a checkpoint past --steps: its weights are what is saved
         "train_seconds": round(seconds, 1),
         "final_losses": losses,
         "license": f"weights derived from {train.name!r}: use under that dataset's terms",
