@@ -15,6 +15,7 @@ from latentdd.priors import (
     resolve_prior,
     save_prior,
 )
+from latentdd.priors import train as train_module
 from latentdd.priors.train import checkpoint_path, grid_path, train_prior
 from latentdd.seeding import make_generator, seeded_global_rng
 
@@ -203,6 +204,19 @@ def test_tiny_gan_writes_checkpoint_grid_and_prior_and_resumes_at_the_right_step
 
     with pytest.raises(UserError, match="different settings"):
         train_prior(data, steps=4, out=str(out), **{**TRAIN, "seed": 2})
+
+
+def test_progress_grids_do_not_change_training(tmp_path, monkeypatch):
+    data = toy_dataset()
+    quiet, _ = train_prior(data, steps=3, out=str(tmp_path / "a" / "p.safetensors"), **TRAIN)
+    written = []
+    real_save = train_module.save_sample_grid
+    monkeypatch.setattr(train_module, "save_sample_grid", lambda prior, path, **kw: (written.append(path),
+                                                                                      real_save(prior, path, **kw)))
+    with_grids, _ = train_prior(data, steps=3, out=str(tmp_path / "b" / "p.safetensors"), grid_every=1, **TRAIN)
+    assert len(written) == 3  # after steps 1 and 2 (progress) and the final grid
+    for (name, a), b in zip(quiet.state_dict().items(), with_grids.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name  # the grids draw from their own generator and a copy of the EMA
 
 
 def test_training_defaults_to_the_data_resolution_and_can_change_it(tmp_path):

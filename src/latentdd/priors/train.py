@@ -9,7 +9,8 @@ recomputed for the averaged weights at the end.
 
 With ``out`` set, training writes next to it: ``<out stem>.ckpt.pt`` every ``checkpoint_every``
 steps (atomic; a rerun with the same settings resumes from it, and asking for more steps
-continues training), ``<out stem>.grid.png`` (one row per class) and the prior file ``out``.
+continues training), ``<out stem>.grid.png`` (one row per class; refreshed from the EMA weights
+every ``grid_every`` steps, so a long run can be judged while it trains) and the prior file ``out``.
 """
 
 from __future__ import annotations
@@ -73,6 +74,17 @@ def save_sample_grid(prior: Prior, path: str | os.PathLike, per_class: int = 10,
     atomic_write(path, lambda tmp: save_image(images, tmp, nrow=per_class, padding=2, format="png"))
 
 
+def save_progress_grid(ema: Prior, path: str | os.PathLike, seed: int) -> None:
+    """The sample grid of the EMA weights *so far*, so a run of hours can be looked at while it trains.
+
+    Calibrates a copy (the EMA's own statistics keep following training) with its own generator,
+    so training draws the same random numbers with or without these grids.
+    """
+    snapshot = copy.deepcopy(ema)
+    snapshot.calibrate(make_generator(seed + 1))
+    save_sample_grid(snapshot, path, seed=seed)
+
+
 def _total_steps(epochs: float | None, steps: int | None, n: int, batch_size: int) -> int:
     if steps is not None:
         total = int(steps)
@@ -104,6 +116,7 @@ def train_prior(
     device: str | torch.device = "cpu",
     out: str | os.PathLike | None = None,
     checkpoint_every: int = 250,
+    grid_every: int = 1000,
     progress: bool = True,
     image_size: int | None = None,
     arch: str = "cgen",
@@ -209,6 +222,8 @@ def train_prior(
             bar.set_postfix(d_loss=f"{losses['d']:.3f}", g_loss=f"{losses['g']:.3f}")
         if ckpt is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == total):
             save_checkpoint(step + 1, time.perf_counter() - t0)
+        if out is not None and (step + 1) % grid_every == 0 and step + 1 < total:
+            save_progress_grid(ema, grid_path(out), seed)
     bar.close()
     seconds = time.perf_counter() - t0
 
