@@ -20,13 +20,14 @@ from latentdd import __version__, api
 from latentdd.cli.main import main
 from latentdd.errors import UserError
 from latentdd.evaluate import get_protocol
-from latentdd.report import compare_runs, write_report
+from latentdd.report import compare_runs, published, write_report
 from latentdd.report.build import SECTION_IDS
 from latentdd.report.collect import load_runs
 from latentdd.report.cost import latent_bytes
 from latentdd.report.fmt import nbytes, pm
-from latentdd.report.fulldata import FullDataMeasurer, cache_key, key_file
+from latentdd.report.fulldata import FullData, FullDataMeasurer, cache_key, key_file
 from latentdd.report.markdown import render_table
+from latentdd.report.overview import overview_section
 from latentdd.report.perclass import per_class_blocks
 from latentdd.report.references import gather
 from latentdd.report.text import render_text
@@ -111,6 +112,22 @@ def test_report_tables_carry_accuracy_protocol_and_references(runs, auto_report)
     assert [c.startswith("**") for c in best] == [abs(x - max(crosses)) < 1e-9 for x in crosses]
     # full data: not measured on a CPU by default, and the report says how to get it
     assert "not measured" in md and "--full-data" in md and "--full-data" in html
+
+
+def test_overview_names_a_published_whole_dataset_figure_only_while_full_data_is_unmeasured(runs, monkeypatch):
+    assert "84.8 ± 0.1" in published.published_whole_dataset_note("cifar10")
+    assert published.published_whole_dataset_note("folder:/data/cats") is None
+    loaded = load_runs([runs["pixel1"]])
+    monkeypatch.setitem(published.WHOLE_DATASET, loaded[0].dataset, {"convnet": (12.3, 0.4)})
+
+    def notes(measurer: FullDataMeasurer) -> list[str]:
+        return [b.text for b in overview_section(gather(loaded, measurer)).blocks if getattr(b, "kind", "") == "note"]
+
+    unmeasured = notes(FullDataMeasurer(False))
+    assert any("12.3 ± 0.4" in n and "different protocol" in n for n in unmeasured)
+    monkeypatch.setattr(FullDataMeasurer, "for_run", lambda self, run: FullData(
+        {m: {"mean": 50.0, "std": 0.0, "runs": [50.0]} for m in run.models}, "measured"))
+    assert not any("12.3" in n for n in notes(FullDataMeasurer(False)))  # our own measurement replaces it
 
 
 def test_report_cost_and_provenance(runs, auto_report):

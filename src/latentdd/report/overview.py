@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from .document import Paragraph, Section, Table
 from .fmt import pct, seconds, signed
+from .published import published_whole_dataset_note
 from .references import RunRefs
 
 
@@ -34,4 +35,7 @@ def overview_section(refs: Sequence[RunRefs]) -> Section:
     unmeasured = [r for r in refs if not r.full.available]
     if unmeasured:
         blocks.append(Paragraph(f"Full-data reference {unmeasured[0].full.note}", "note"))
+        published = published_whole_dataset_note(first.dataset)
+        if published:
+            blocks.append(Paragraph(published, "note"))
     return Section("overview", "Overview", blocks)
