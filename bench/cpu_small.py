@@ -32,11 +32,14 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
 def ensure_prior(dataset: str, data_dir: str, out: Path, steps: int | None, device: str,
-                 given: str | None) -> Path:
-    """``given`` (``{dataset}`` is filled in) when it names a file, else ``out/prior.safetensors``,
-    trained first when absent."""
+                 given: str | None) -> Path | str:
+    """``given`` (``{dataset}`` is filled in) when it names a file or a ``builtin:``/``random`` prior,
+    else ``out/prior.safetensors``, trained first when absent."""
     if given:
-        path = Path(given.format(dataset=dataset))
+        spec = given.format(dataset=dataset)
+        if spec.startswith(("builtin:", "random")):
+            return spec
+        path = Path(spec)
         if not path.is_file():
             raise SystemExit(f"--prior {path} does not exist; train it with `latentdd prior train` or omit --prior")
         return path
@@ -63,7 +66,7 @@ def ensure_experts(dataset: str, data_dir: str, out: Path, zca: bool, args: argp
     return folder
 
 
-def run_one(dataset: str, data_dir: str, method: str, space: str, ipc: int, prior: Path | None, out: Path,
+def run_one(dataset: str, data_dir: str, method: str, space: str, ipc: int, prior: Path | str | None, out: Path,
             args: argparse.Namespace, baseline: bool) -> dict:
     run_dir = out / f"{method}-{space}-ipc{ipc}"
     if (run_dir / RunDir.CONFIG).is_file():
@@ -124,7 +127,7 @@ def main() -> None:
     ap.add_argument("--expert-epochs", type=int, default=15, help="epochs per MTT expert (cpu-small: 15)")
     ap.add_argument("--prior-steps", type=int, default=None)
     ap.add_argument("--prior", default=None,
-                    help="an existing prior file for latent runs ({dataset} is replaced), e.g. "
+                    help="an existing prior for latent runs, a file or builtin:NAME ({dataset} is replaced), e.g. "
                          "bench/out/{dataset}/prior-cgen.safetensors; default: train one per dataset")
     ap.add_argument("--data-dir", default=str(SHARED))
     ap.add_argument("--seed", type=int, default=0)

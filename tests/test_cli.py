@@ -22,6 +22,11 @@ def run_cli(args, capsys):
     return exc.value.code, out.out, out.err
 
 
+def test_prior_list_names_the_shipped_priors(capsys):
+    code, stdout, _ = run_cli(["prior", "list"], capsys)
+    assert code == 0 and "builtin:mnist-cgen" in stdout and "license:" in stdout
+
+
 def test_distill_then_evaluate(tmp_path, capsys):
     out = tmp_path / "run"
     code, stdout, _ = run_cli(["distill", *TINY, "--out", str(out)], capsys)

@@ -10,12 +10,15 @@ from latentdd.errors import UserError
 from latentdd.priors import (
     PRIORS,
     ConditionalGenerator,
+    builtin_priors,
+    describe_builtin_priors,
     load_prior,
     make_random_prior,
     resolve_prior,
     save_prior,
 )
 from latentdd.priors import train as train_module
+from latentdd.priors.resolve import BUILTIN_DIR
 from latentdd.priors.train import checkpoint_path, grid_path, train_prior
 from latentdd.seeding import make_generator, seeded_global_rng
 
@@ -158,6 +161,26 @@ def test_resolve_prior_checks_that_the_prior_fits_the_dataset(tmp_path):
         resolve_prior(str(path), num_classes=10, channels=3, image_size=16, seed=0, device="cpu")
     with pytest.raises(UserError, match="no built-in prior 'nope'"):
         resolve_prior("builtin:nope", num_classes=3, channels=1, image_size=16, seed=0, device="cpu")
+
+
+SHIPPED = {"mnist-cgen": ("mnist", 1, 28)}
+
+
+def test_shipped_priors_are_listed_documented_and_load_offline():
+    assert set(SHIPPED) <= set(builtin_priors())
+    readme = (BUILTIN_DIR / "README.md").read_text(encoding="utf-8")
+    described = {d["name"]: d for d in describe_builtin_priors()}
+    for name, (dataset, channels, size) in SHIPPED.items():
+        d = described[name]
+        assert d["dataset"] == dataset and d["steps"] > 0 and d["license"] and len(d["sha256"]) == 64
+        assert f"`builtin:{name}`" in readme and "latentdd prior train" in readme  # with the command that made it
+        prior, record = resolve_prior(f"builtin:{name}", num_classes=10, channels=channels, image_size=size,
+                                      seed=0, device="cpu")
+        z, y = latents(prior, n=4)
+        with torch.no_grad():
+            images = prior(z, y)
+        assert images.shape == (4, channels, size, size) and torch.isfinite(images).all()
+        assert record["sha256"] == d["sha256"]
 
 
 def test_registry_lists_the_builtin_generator():

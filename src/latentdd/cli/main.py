@@ -121,6 +121,21 @@ def prior_train(dataset: str, data_dir: str | None, out: str, epochs: float | No
     click.echo(f"prior: {path}")
 
 
+@prior.command("list")
+def prior_list() -> None:
+    """The priors shipped with latentdd (use them as --prior builtin:NAME, offline)."""
+    from ..priors import describe_builtin_priors
+
+    shipped = describe_builtin_priors()
+    if not shipped:
+        click.echo("no built-in priors are installed; train one with `latentdd prior train`")
+        return
+    for p in shipped:
+        minutes = f"{p['train_seconds'] / 60:.0f} min" if p["train_seconds"] else "?"
+        click.echo(f"{p['spec']:24s} {p['dataset'] or '?':10s} {p['arch'] or '?':5s} {p['steps'] or '?':>6} steps "
+                   f"({minutes} to train)  sha256 {str(p['sha256'])[:12]}  license: {p['license']}")
+
+
 @cli.command()
 @click.option("--dataset", required=True, help="Dataset name, as for distill.")
 @click.option("--data-dir", help="Folder with the data.")

@@ -6,7 +6,7 @@ from .conditional import ConditionalGenerator
 from .io import load_prior, save_prior, weights_sha256
 from .random_prior import make_random_prior
 from .registry import PRIORS
-from .resolve import builtin_priors, resolve_prior
+from .resolve import builtin_priors, describe_builtin_priors, resolve_prior
 from .train import DEFAULT_STEPS, save_sample_grid, train_prior
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "ConditionalGenerator",
     "Prior",
     "builtin_priors",
+    "describe_builtin_priors",
     "load_prior",
     "make_random_prior",
     "resolve_prior",

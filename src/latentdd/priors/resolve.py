@@ -64,6 +64,26 @@ def builtin_priors() -> list[str]:
     return sorted(p.stem for p in BUILTIN_DIR.glob("*.safetensors")) if BUILTIN_DIR.is_dir() else []
 
 
+def describe_builtin_priors() -> list[dict[str, Any]]:
+    """One summary per shipped prior (name, dataset, architecture, steps, training time, license, weights
+    hash): what ``latentdd prior list`` prints, so a user can pick one without reading files."""
+    out = []
+    for name in builtin_priors():
+        _, record = load_prior(BUILTIN_DIR / f"{name}.safetensors")
+        dataset = record.get("dataset")
+        out.append({
+            "name": name,
+            "spec": f"builtin:{name}",
+            "dataset": dataset.get("name") if isinstance(dataset, dict) else dataset,
+            "arch": record.get("arch"),
+            "steps": record.get("steps"),
+            "train_seconds": record.get("train_seconds"),
+            "license": record.get("license"),
+            "sha256": record.get("sha256"),
+        })
+    return out
+
+
 @register_source("random")
 def _random(rest: str, req: PriorRequest) -> tuple[Prior, dict[str, Any]]:
     arch = rest or RANDOM_ARCH  # random:sgen -> a random-weight sgen
