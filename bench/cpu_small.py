@@ -26,18 +26,20 @@ from pathlib import Path
 from latentdd import api
 from latentdd.config import build_config
 from latentdd.engine import RunDir
+from latentdd.evaluate.metrics import cross_arch_mean
 from latentdd.fileio import atomic_write_text
+from latentdd.priors.resolve import split_spec
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
 def ensure_prior(dataset: str, data_dir: str, out: Path, steps: int | None, device: str,
                  given: str | None) -> Path | str:
-    """``given`` (``{dataset}`` is filled in) when it names a file or a ``builtin:``/``random`` prior,
+    """``given`` (``{dataset}`` is filled in) when it names a prior file or another prior spec,
     else ``out/prior.safetensors``, trained first when absent."""
     if given:
         spec = given.format(dataset=dataset)
-        if spec.startswith(("builtin:", "random")):
+        if split_spec(spec)[0] != "file":  # builtin:, random, module:, ...: resolved (and checked) by distill
             return spec
         path = Path(spec)
         if not path.is_file():
@@ -96,8 +98,8 @@ def markdown(dataset: str, results: dict[str, dict]) -> str:
     for r in results.values():
         base = r.get("baseline_random_real")
         if base:
-            others = [base[m]["mean"] for m in models if m in base and m != r.get("distill_model")]
-            xa = f"{sum(others) / len(others):.1f}" if others else "-"
+            base_xa = cross_arch_mean(base, r.get("distill_model"))
+            xa = f"{base_xa:.1f}" if base_xa is not None else "-"
             lines.append(f"| random real, IPC {r['ipc']} | " + " | ".join(
                 f"{base[m]['mean']:.1f} ± {base[m]['std']:.1f}" if m in base else "-" for m in models)
                 + f" | {xa} | | |")

@@ -36,6 +36,13 @@ def summarize(runs: Sequence[float]) -> dict[str, Any]:
     return {"mean": mean, "std": std, "runs": values}
 
 
+def cross_arch_mean(accuracy: dict[str, dict[str, Any]], distill_model: str | None) -> float | None:
+    """Mean accuracy over the architectures other than the one used to distill (DESIGN.md's
+    ``cross_arch_mean``); None when no other architecture was evaluated."""
+    others = [block["mean"] for m, block in accuracy.items() if m != distill_model]
+    return sum(others) / len(others) if others else None
+
+
 def _mean_or_none(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return sum(present) / len(present) if present else None
@@ -184,7 +191,6 @@ def evaluate_synset(
         cache=cache,
     )
     accuracy = {m: summarize([r.accuracy for r in rs]) for m, rs in results.items()}
-    others = [accuracy[m]["mean"] for m in models if m != distill_model]
     metrics: dict[str, Any] = {
         "protocol": protocol.name,
         "seeds": [seed + run for run in range(protocol.runs)],
@@ -194,7 +200,7 @@ def evaluate_synset(
         "augmentation": describe_augmentation(dsa),
         "distill_model": distill_model,
         "accuracy": accuracy,
-        "cross_arch_mean": sum(others) / len(others) if others else None,
+        "cross_arch_mean": cross_arch_mean(accuracy, distill_model),
         "per_class": {m: per_class_means(rs) for m, rs in results.items()},
         "train_seconds": {m: sum(r.train_seconds for r in rs) / len(rs) for m, rs in results.items()},
     }
