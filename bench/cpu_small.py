@@ -14,6 +14,11 @@ and ``latentdd experts`` may fill it from other processes at the same time).
 
 Results: ``bench/out/<dataset>/<method>-<space>-ipc<N>/`` (run folders) and
 ``bench/results/cpu_small_<dataset>.json`` / ``.md``.
+
+Workers: start this script several times (one single-thread process per core, e.g.
+``OMP_NUM_THREADS=1``; ``bench/cpu_small_dm.sh`` starts two).  They share the sweep: each
+distillation and each network is claimed by one worker, and a worker whose next piece is held by
+another moves on and comes back to it at the end.
 """
 
 from __future__ import annotations
@@ -23,10 +28,13 @@ import json
 import time
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from latentdd import api
 from latentdd.config import build_config
 from latentdd.engine import RunDir
 from latentdd.evaluate.metrics import cross_arch_mean
+from latentdd.evaluate.run_cache import NetworksInProgress
 from latentdd.fileio import atomic_write_text
 from latentdd.priors.resolve import split_spec
 
@@ -68,26 +76,24 @@ def ensure_experts(dataset: str, data_dir: str, out: Path, zca: bool, args: argp
     return folder
 
 
-def run_one(dataset: str, data_dir: str, method: str, space: str, ipc: int, prior: Path | str | None, out: Path,
-            args: argparse.Namespace, baseline: bool) -> dict:
+def distill_if_needed(dataset: str, data_dir: str, method: str, space: str, ipc: int, prior: Path | str | None,
+                      out: Path, args: argparse.Namespace) -> None:
+    """Make (or finish, after a kill) the run folder ``out/<method>-<space>-ipc<N>``."""
     run_dir = out / f"{method}-{space}-ipc{ipc}"
     if (run_dir / RunDir.CONFIG).is_file():
-        api.resume(run_dir, progress=not args.quiet)
-    else:
-        settings = {"dataset": dataset, "data_dir": data_dir, "method": method, "space": space, "ipc": ipc,
-                    "preset": "cpu-small", "seed": args.seed, "device": args.device, "out": str(run_dir),
-                    "layer": args.layer, "eval_protocol": "cpu-small"}
-        if space == "latent":
-            settings["prior"] = str(prior)
-        if method == "mtt":
-            zca = bool(build_config(settings).zca)  # as the preset says for this dataset and IPC
-            settings["experts"] = str(ensure_experts(dataset, data_dir, out, zca, args))
-        if args.iterations:
-            settings["iterations"] = args.iterations
-        api.distill(build_config(settings), progress=not args.quiet)
-    # finished networks are read back from run_dir/eval_runs, so this resumes per network
-    return api.evaluate(run_dir, protocol="cpu-small", models=args.models, runs=args.runs, epochs=args.epochs,
-                        baseline=baseline, progress=not args.quiet)
+        api.resume(run_dir, progress=not args.quiet)  # returns at once when the run is finished
+        return
+    settings = {"dataset": dataset, "data_dir": data_dir, "method": method, "space": space, "ipc": ipc,
+                "preset": "cpu-small", "seed": args.seed, "device": args.device, "out": str(run_dir),
+                "layer": args.layer, "eval_protocol": "cpu-small"}
+    if space == "latent":
+        settings["prior"] = str(prior)
+    if method == "mtt":
+        zca = bool(build_config(settings).zca)  # as the preset says for this dataset and IPC
+        settings["experts"] = str(ensure_experts(dataset, data_dir, out, zca, args))
+    if args.iterations:
+        settings["iterations"] = args.iterations
+    api.distill(build_config(settings), progress=not args.quiet)
 
 
 def markdown(dataset: str, results: dict[str, dict]) -> str:
@@ -135,35 +141,66 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default="bench/out")
+    ap.add_argument("--results", type=Path, default=Path("bench/results"), help="folder of the tables")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
+    # IPC outermost: a worker that finishes one dataset's IPC 10 helps with the other's before any IPC 1
+    jobs = [(ipc, dataset, method, space) for ipc in args.ipcs for dataset in args.datasets
+            for method in args.methods for space in args.spaces]
+    priors: dict[str, Path | str | None] = {}
+    later = [job for job in jobs if not sweep_job(*job, args, priors, wait=False)]
+    for job in later:  # held by another worker the first time round: now wait for it
+        sweep_job(*job, args, priors, wait=True)
     for dataset in args.datasets:
-        out = Path(args.out) / dataset
-        out.mkdir(parents=True, exist_ok=True)
-        prior = ensure_prior(dataset, args.data_dir, out, args.prior_steps, args.device, args.prior) \
-            if "latent" in args.spaces else None
-        results = {}
-        for method in args.methods:
-            for ipc in args.ipcs:
-                for space in args.spaces:
-                    name = f"{method}-{space}-ipc{ipc}"
-                    # the random-real baseline depends only on the IPC: train it once, with the first run
-                    first = (method, space) == (args.methods[0], args.spaces[0])
-                    metrics = run_one(dataset, args.data_dir, method, space, ipc, prior, out, args, baseline=first)
-                    stats = json.loads((out / name / RunDir.STATS).read_text())
-                    metrics["distill_seconds"] = stats["distill_seconds"]
-                    metrics["peak_rss_mb"] = stats["peak_rss_mb"]
-                    results[name] = metrics
-                    print(f"[{dataset}] {name}: cross-arch mean {metrics.get('cross_arch_mean')}", flush=True)
-                    write_results(dataset, results)  # after every run, so a long sweep shows what it has
+        results = json.loads((args.results / f"cpu_small_{dataset}.json").read_text())
         print(markdown(dataset, results), flush=True)
 
 
-def write_results(dataset: str, results: dict[str, dict]) -> None:
-    res_dir = Path("bench/results")
-    res_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(res_dir / f"cpu_small_{dataset}.json", json.dumps(results, indent=2) + "\n")
-    atomic_write_text(res_dir / f"cpu_small_{dataset}.md", markdown(dataset, results))
+def sweep_job(ipc: int, dataset: str, method: str, space: str, args: argparse.Namespace,
+              priors: dict[str, Path | str | None], wait: bool) -> bool:
+    """Distill (if needed) and evaluate one run; ``False`` when another worker holds part of it and
+    ``wait`` is off.  Workers claim a run's distillation with a lock file beside the run folder and
+    each network through latentdd's own claims, so any number of workers share one sweep."""
+    out = Path(args.out) / dataset
+    out.mkdir(parents=True, exist_ok=True)
+    name = f"{method}-{space}-ipc{ipc}"
+    if dataset not in priors:
+        with FileLock(out / "prior.lock"):  # one worker trains a missing prior, the others wait for it
+            priors[dataset] = ensure_prior(dataset, args.data_dir, out, args.prior_steps, args.device,
+                                           args.prior) if "latent" in args.spaces else None
+    # the random-real baseline depends only on the IPC: train it once, with the first run
+    baseline = (method, space) == (args.methods[0], args.spaces[0])
+    try:
+        with FileLock(out / f"{name}.lock", timeout=-1 if wait else 0):
+            distill_if_needed(dataset, args.data_dir, method, space, ipc, priors[dataset], out, args)
+    except Timeout:
+        print(f"[{dataset}] {name}: another worker is distilling it; back to it later", flush=True)
+        return False
+    try:
+        metrics = api.evaluate(out / name, protocol="cpu-small", models=args.models, runs=args.runs,
+                               epochs=args.epochs, baseline=baseline, progress=not args.quiet, wait_for_others=wait)
+    except NetworksInProgress as busy:
+        print(f"[{dataset}] {name}: {busy.count} network(s) are being trained by another worker; back to it later",
+              flush=True)
+        return False
+    stats = json.loads((out / name / RunDir.STATS).read_text())
+    metrics["distill_seconds"] = stats["distill_seconds"]
+    metrics["peak_rss_mb"] = stats["peak_rss_mb"]
+    print(f"[{dataset}] {name}: cross-arch mean {metrics.get('cross_arch_mean')}", flush=True)
+    write_result(args.results, dataset, name, metrics)  # after every run, so a long sweep shows what it has
+    return True
+
+
+def write_result(folder: Path, dataset: str, name: str, metrics: dict) -> None:
+    """Add one run to ``bench/results/cpu_small_<dataset>.json`` / ``.md`` (read-modify-write under a
+    lock: several workers write the same table)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"cpu_small_{dataset}.json"
+    with FileLock(path.with_suffix(".lock")):
+        results = json.loads(path.read_text()) if path.is_file() else {}
+        results[name] = metrics
+        atomic_write_text(path, json.dumps(results, indent=2) + "\n")
+        atomic_write_text(path.with_suffix(".md"), markdown(dataset, results))
 
 
 if __name__ == "__main__":

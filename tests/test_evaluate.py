@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -355,3 +359,48 @@ def test_random_baseline_resumes_per_run(data, tmp_path, monkeypatch):
     first = evaluate_random_baseline(train, test, 2, cache=RunCache(tmp_path), **args)
     monkeypatch.setattr(metrics_mod, "train_and_test", lambda *a, **k: pytest.fail("should be cached"))
     assert evaluate_random_baseline(train, test, 2, cache=RunCache(tmp_path), **args) == first
+
+
+def _hold_lock_in_another_process(lock: Path, seconds: float) -> subprocess.Popen:
+    """A separate process that holds ``lock`` (as a second evaluation would while training) for ``seconds``."""
+    code = ("import sys, time; from filelock import FileLock; l = FileLock(sys.argv[1]); l.acquire(); "
+            "print('held', flush=True); time.sleep(float(sys.argv[2]))")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(lock), str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_network_claimed_by_another_process_is_left_to_it(data, tmp_path, monkeypatch):
+    """Two processes sharing one evaluation never train the same network: the claimed one is
+    skipped (reported with wait_for_others=False, the rest trained), and once its holder dies
+    without a result the waiting process trains it itself -- no stale claim."""
+    from latentdd.evaluate import metrics as metrics_mod
+    from latentdd.evaluate.run_cache import NetworksInProgress, RunCache
+
+    train, test = data
+    args = dict(models=["mlp"], protocol=quick(epochs=2, runs=2), seed=3, progress=False, model_kwargs=TINY)
+    evaluate_synset(train.images, train.labels, test, cache=RunCache(tmp_path / "probe"), **args)
+    (second,) = [f.name for f in (tmp_path / "probe").glob("mlp-seed4-*.json")]  # the same key in any folder
+    root = tmp_path / "eval_runs"
+    root.mkdir()
+    calls: list[int] = []
+    real_train = metrics_mod.train_and_test
+    monkeypatch.setattr(metrics_mod, "train_and_test", lambda *a, seed, **k: calls.append(seed) or real_train(
+        *a, seed=seed, **k))
+    monkeypatch.setattr(metrics_mod, "CLAIM_POLL_SECONDS", 0.05)
+
+    holder = _hold_lock_in_another_process(root / Path(second).with_suffix(".lock"), 60)
+    try:
+        with pytest.raises(NetworksInProgress) as busy:
+            evaluate_synset(train.images, train.labels, test, cache=RunCache(root), wait_for_others=False, **args)
+        assert busy.value.count == 1 and calls == [3]  # seed 3 trained and kept, seed 4 left to the holder
+        assert [f.name.split("-")[1] for f in root.glob("*.json")] == ["seed3"]
+    finally:
+        holder.kill()
+        holder.wait()
+
+    calls.clear()
+    holder = _hold_lock_in_another_process(root / Path(second).with_suffix(".lock"), 1.0)  # dies without a result
+    metrics = evaluate_synset(train.images, train.labels, test, cache=RunCache(root), **args)
+    holder.wait()
+    assert calls == [4] and len(metrics["accuracy"]["mlp"]["runs"]) == 2

@@ -25,7 +25,7 @@ from .engine import RunDir
 from .engine import distill as _distill
 from .errors import UserError
 from .evaluate import evaluate_random_baseline, evaluate_synset, format_table, get_protocol
-from .evaluate.run_cache import RunCache
+from .evaluate.run_cache import NetworksInProgress, RunCache
 from .fileio import atomic_write_json
 from .paths import user_cache_dir
 from .synth.io import SavedSynset, load_synset
@@ -74,8 +74,15 @@ def evaluate(
     device: str | None = None,
     progress: bool = True,
     fresh: bool = False,
+    wait_for_others: bool = True,
 ) -> dict[str, Any]:
     """Train fresh networks on the synthetic set and report test accuracy (writes metrics.json).
+
+    Several processes may evaluate the same target at once: each network is claimed by the
+    process that trains it, and a process waits for the networks others claimed before it
+    writes ``metrics.json`` -- or, with ``wait_for_others=False``, raises
+    :class:`~latentdd.evaluate.run_cache.NetworksInProgress` at once so the caller can do other
+    work and come back.
 
     Every finished network is kept in ``eval_runs/`` beside ``metrics.json``, so a killed
     evaluation resumes where it stopped and a repeat with the same settings is free;
@@ -108,15 +115,25 @@ def evaluate(
     cache_root = metrics_path.with_name(metrics_path.name.removesuffix("metrics.json") + RunCache.FOLDER)
     if fresh and cache_root.is_dir():
         shutil.rmtree(cache_root)
-    common = dict(models=proto.models, protocol=proto, seed=first_seed, dsa=dsa, device=dev, progress=progress)
+    common = dict(models=proto.models, protocol=proto, seed=first_seed, dsa=dsa, device=dev, progress=progress,
+                  wait_for_others=wait_for_others)
     base = None
+    in_progress = 0  # networks other processes hold (wait_for_others=False): try the rest first
     if baseline:  # the same networks for every run of this dataset and IPC: shared through the user cache
         shared = RunCache(cache_root, user_cache_dir() / "random_real", read_shared=not fresh)
-        base = evaluate_random_baseline(splits.train, splits.test, saved.ipc, cache=shared, **common)
+        try:
+            base = evaluate_random_baseline(splits.train, splits.test, saved.ipc, cache=shared, **common)
+        except NetworksInProgress as busy:
+            in_progress += busy.count
     learned = saved.tensors.get("learned_lr")  # MTT; used only under a protocol that asks for it
-    metrics = evaluate_synset(images.to(dev), saved.labels.to(dev), splits.test, baseline=base,
-                              cache=RunCache(cache_root), distill_model=meta.get("model", "convnet"),
-                              lr=float(learned.reshape(-1)[0]) if learned is not None else None, **common)
+    try:
+        metrics = evaluate_synset(images.to(dev), saved.labels.to(dev), splits.test, baseline=base,
+                                  cache=RunCache(cache_root), distill_model=meta.get("model", "convnet"),
+                                  lr=float(learned.reshape(-1)[0]) if learned is not None else None, **common)
+    except NetworksInProgress as busy:
+        in_progress += busy.count
+    if in_progress:
+        raise NetworksInProgress(in_progress, cache_root)
     metrics.update({
         "dataset": dataset, "ipc": saved.ipc, "method": meta.get("method"), "space": meta.get("space"),
         "layer": meta.get("layer"), "distill_model": meta.get("model", "convnet"),

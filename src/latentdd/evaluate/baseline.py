@@ -50,6 +50,7 @@ def evaluate_random_baseline(
     model_kwargs: Mapping[str, dict[str, Any]] | None = None,
     model_factory: ModelFactory | None = None,
     cache: RunCache | None = None,
+    wait_for_others: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """``{model: {"mean", "std", "runs", "per_class"}}`` for random real subsets of ``ipc`` images per
     class, trained like :func:`evaluate_synset` (same protocol, seeds, augmentation).
@@ -74,6 +75,7 @@ def evaluate_random_baseline(
         model_factory=model_factory,
         desc=f"random real ({ipc}/class)",
         cache=cache,
+        wait_for_others=wait_for_others,
     )
     # per_class lets the report compare distilled and random-real models class by class
     # when no full-data figures are cached.

@@ -9,6 +9,7 @@ reference code, so figures compare with the published tables.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +18,14 @@ import torch
 from ..data.dataset import ImageDataset
 from ..data.transforms import content_hash
 from .protocols import EvalProtocol, get_protocol
-from .run_cache import RunCache, describe_test_set, protocol_training_settings
+from .run_cache import NetworksInProgress, RunCache, describe_test_set, protocol_training_settings
 from .train import ModelFactory, RunResult, train_and_test
 
 if TYPE_CHECKING:
     from ..augment import DSA
+
+#: Seconds between looks at a network that another process is training.
+CLAIM_POLL_SECONDS = 15.0
 
 #: Gives the training set of one run from that run's seed (a synthetic set ignores the seed,
 #: the random-real baseline draws a new subset per run).
@@ -86,11 +90,15 @@ def run_models(
     model_factory: ModelFactory | None = None,
     desc: str = "evaluate",
     cache: RunCache | None = None,
+    wait_for_others: bool = True,
 ) -> dict[str, list[RunResult]]:
     """Train and test every (model, run) pair; run ``r`` uses seed ``seed + r`` for every model.
 
     With ``cache``, a pair already finished under the same settings is read back instead
     of trained, and each newly trained pair is stored the moment it ends (resume after a kill).
+    A pair that another process is training (its claim is held) is skipped and collected at
+    the end: waited for, or -- ``wait_for_others=False`` -- reported by raising
+    :class:`NetworksInProgress`, so a caller with other work can come back later.
     The key cannot see inside a custom ``model_factory``: give each factory its own cache.
     """
     pairs = [(m, r) for m in models for r in range(protocol.runs)]
@@ -103,44 +111,54 @@ def run_models(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(pairs), desc=desc, unit="run")
-    results: dict[str, list[RunResult]] = {m: [] for m in models}
+    done: dict[tuple[str, int], RunResult] = {}
     reused = 0
-    try:
-        for model, run in pairs:
-            if bar is not None:
-                bar.set_postfix_str(f"{model} run {run + 1}/{protocol.runs}")
-            images, labels = set_for_run(seed + run)
-            kwargs = (model_kwargs or {}).get(model)
-            key = None if cache is None else cache.key(context, model, seed + run, content_hash(images, labels), kwargs)
-            result = None if cache is None or key is None else cache.get(key)
+
+    def train(model: str, run: int, images: torch.Tensor, labels: torch.Tensor) -> RunResult:
+        return train_and_test(model, images, labels, test, protocol=protocol, seed=seed + run, dsa=dsa,
+                              device=device, lr=lr, model_kwargs=(model_kwargs or {}).get(model),
+                              model_factory=model_factory)
+
+    def attempt(model: str, run: int) -> bool:
+        """Finish one pair (read back, or claim and train); ``False`` if another process holds it."""
+        nonlocal reused
+        if bar is not None:
+            bar.set_postfix_str(f"{model} run {run + 1}/{protocol.runs}")
+        images, labels = set_for_run(seed + run)
+        if cache is None:
+            done[model, run] = train(model, run, images, labels)
+        else:
+            key = cache.key(context, model, seed + run, content_hash(images, labels), (model_kwargs or {}).get(model))
+            result = cache.get(key)
             if result is not None:
                 reused += 1
             else:
-                result = train_and_test(
-                    model,
-                    images,
-                    labels,
-                    test,
-                    protocol=protocol,
-                    seed=seed + run,
-                    dsa=dsa,
-                    device=device,
-                    lr=lr,
-                    model_kwargs=kwargs,
-                    model_factory=model_factory,
-                )
-                if cache is not None and key is not None:
-                    cache.put(key, result)
-            results[model].append(result)
-            if bar is not None:
-                bar.update(1)
+                with cache.claim(key) as held:
+                    if not held:
+                        return False
+                    result = cache.get(key)  # finished by another process between the read and the claim
+                    if result is None:
+                        result = train(model, run, images, labels)
+                        cache.put(key, result)
+            done[model, run] = result
+        if bar is not None:
+            bar.update(1)
+        return True
+
+    try:
+        waiting = [pair for pair in pairs if not attempt(*pair)]
+        if waiting and not wait_for_others:
+            raise NetworksInProgress(len(waiting), cache.root if cache is not None else None)
+        while waiting:  # claimed elsewhere: wait for those results (or train them if that process died)
+            time.sleep(CLAIM_POLL_SECONDS)
+            waiting = [pair for pair in waiting if not attempt(*pair)]
     finally:
         if bar is not None:
             bar.close()
     if cache is not None and reused and progress:
         print(f"{desc}: {reused} of {len(pairs)} run(s) were already finished in {cache.root}; reused them "
               "(pass --fresh to train them again)")
-    return results
+    return {m: [done[m, r] for r in range(protocol.runs)] for m in models}
 
 
 def evaluate_synset(
@@ -160,6 +178,7 @@ def evaluate_synset(
     model_kwargs: Mapping[str, dict[str, Any]] | None = None,
     model_factory: ModelFactory | None = None,
     cache: RunCache | None = None,
+    wait_for_others: bool = True,
 ) -> dict[str, Any]:
     """Train ``protocol.runs`` fresh networks of each of ``models`` (default
     ``protocol.models``) on the synthetic set and return the ``metrics.json`` dict.
@@ -189,6 +208,7 @@ def evaluate_synset(
         model_kwargs=model_kwargs,
         model_factory=model_factory,
         cache=cache,
+        wait_for_others=wait_for_others,
     )
     accuracy = {m: summarize([r.accuracy for r in rs]) for m, rs in results.items()}
     metrics: dict[str, Any] = {

@@ -10,6 +10,12 @@ The same mechanism caches the report's full-data reference (``report/fulldata.py
 A file is trusted only when the key stored inside it equals the key asked for, so a
 changed protocol, seed, training set or test set is never served a stale result, and a
 damaged file is simply measured again.
+
+Several processes may evaluate one target at once (two terminals, or one single-thread
+process per core, which trains more networks per hour on a small CPU than one process
+with every thread): a process *claims* a network before training it, with an OS file
+lock (``filelock``) that dies with the process, so no network is trained twice and a
+killed process never leaves a stale claim behind.
 """
 
 from __future__ import annotations
@@ -17,9 +23,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from .. import __version__
 from ..data.dataset import ImageDataset
@@ -31,6 +41,15 @@ from .train import RunResult
 FORMAT = 1
 #: Training settings of a protocol that change what a network learns (not its name or model list).
 TRAINING_FIELDS = ("epochs", "lr", "momentum", "weight_decay", "batch_size", "lr_decay_at", "dsa_strategy")
+
+
+class NetworksInProgress(RuntimeError):
+    """Raised (when asked not to wait) if some networks of an evaluation are being trained by other processes."""
+
+    def __init__(self, count: int, root: Path | None) -> None:
+        super().__init__(f"{count} network(s) of {root} are being trained by another process")
+        self.count = count
+        self.root = root
 
 
 def protocol_training_settings(protocol: EvalProtocol) -> dict[str, Any]:
@@ -112,3 +131,22 @@ class RunCache:
         label = f"{key['model']}-seed{key['seed']}"
         for root in self._roots(reading=False):
             write_keyed(key_file(key, root, label), key, asdict(result))
+
+    @contextmanager
+    def claim(self, key: dict[str, Any]) -> Iterator[bool]:
+        """Hold the right to train the network of ``key``: yields ``False`` at once (no
+        waiting) when another process holds it.  The lock lives in the shared folder when
+        there is one, so two run folders that share a baseline network train it once."""
+        label = f"{key['model']}-seed{key['seed']}"
+        root = self.shared if self.shared is not None else self.root
+        root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(key_file(key, root, label).with_suffix(".lock"), timeout=0)
+        try:
+            lock.acquire()
+        except Timeout:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            lock.release()
