@@ -5,7 +5,8 @@ or the random-real baseline) and architecture, how many seeds are done and their
     python bench/eval_progress.py bench/out/mnist/dm-pixel-ipc10 [--epochs 300] [--json OUT] [--markdown]
 
 Only networks of the given epoch count are counted, so a reduced evaluation kept in the same
-folder does not mix in.  A row is complete when it has ``--runs`` seeds.
+folder does not mix in.  A row is complete when it has ``--runs`` seeds.  Networks that a process
+is training now (their claims are held) are listed too.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from latentdd.data.transforms import content_hash
 from latentdd.evaluate.run_cache import RunCache
+from latentdd.paths import user_cache_dir
 from latentdd.synth.io import load_synset
 
 ORDER = {name: i for i, name in enumerate(["convnet", "alexnet", "vgg11", "resnet18", "vit"])}
@@ -63,6 +65,12 @@ def main() -> None:
             for model, r in models.items():
                 done = "complete" if len(r["seeds"]) >= args.runs_wanted else f"{len(r['seeds'])}/{args.runs_wanted}"
                 print(f"  {which:12s} {model:9s} {r['mean']:6.2f} ± {r['std']:5.2f}  seeds {r['seeds']}  {done}")
+        training = RunCache(Path(run) / RunCache.FOLDER).claimed_elsewhere()
+        if training:
+            print(f"  in training now: {', '.join(training)}")
+    baseline = RunCache(user_cache_dir() / "random_real").claimed_elsewhere()
+    if baseline:
+        print(f"random-real networks in training now ($LATENTDD_CACHE/random_real): {', '.join(baseline)}")
     if args.json:
         Path(args.json).write_text(json.dumps(everything, indent=2) + "\n")
     if args.markdown:

@@ -395,9 +395,11 @@ def test_a_network_claimed_by_another_process_is_left_to_it(data, tmp_path, monk
             evaluate_synset(train.images, train.labels, test, cache=RunCache(root), wait_for_others=False, **args)
         assert busy.value.count == 1 and calls == [3]  # seed 3 trained and kept, seed 4 left to the holder
         assert [f.name.split("-")[1] for f in root.glob("*.json")] == ["seed3"]
+        assert RunCache(root).claimed_elsewhere() == ["mlp-seed4"]  # what a progress display shows
     finally:
         holder.kill()
         holder.wait()
+    assert RunCache(root).claimed_elsewhere() == []  # the claim died with its process
 
     calls.clear()
     holder = _hold_lock_in_another_process(root / Path(second).with_suffix(".lock"), 1.0)  # dies without a result

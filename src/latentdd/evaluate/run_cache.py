@@ -150,3 +150,18 @@ class RunCache:
             yield True
         finally:
             lock.release()
+
+    def claimed_elsewhere(self) -> list[str]:
+        """Labels (``model-seedN``) of the networks that processes are training right now, for
+        progress displays: a claim is held when its lock cannot be taken."""
+        root = self.shared if self.shared is not None else self.root
+        held = []
+        for path in sorted(root.glob("*.lock")):
+            lock = FileLock(path, timeout=0)
+            try:
+                lock.acquire()
+            except Timeout:
+                held.append(path.stem.rsplit("-", 1)[0])
+                continue
+            lock.release()
+        return held
