@@ -149,6 +149,9 @@ def run_models(
         waiting = [pair for pair in pairs if not attempt(*pair)]
         if waiting and not wait_for_others:
             raise NetworksInProgress(len(waiting), cache.root if cache is not None else None)
+        if waiting and bar is not None:
+            names = ", ".join(f"{m} run {r + 1}" for m, r in waiting)
+            bar.set_postfix_str(f"waiting for another process: {names}")
         while waiting:  # claimed elsewhere: wait for those results (or train them if that process died)
             time.sleep(CLAIM_POLL_SECONDS)
             waiting = [pair for pair in waiting if not attempt(*pair)]
