@@ -115,6 +115,8 @@ def run_models(
     reused = 0
 
     def train(model: str, run: int, images: torch.Tensor, labels: torch.Tensor) -> RunResult:
+        if bar is not None:
+            bar.set_postfix_str(f"{model} run {run + 1}/{protocol.runs}")
         return train_and_test(model, images, labels, test, protocol=protocol, seed=seed + run, dsa=dsa,
                               device=device, lr=lr, model_kwargs=(model_kwargs or {}).get(model),
                               model_factory=model_factory)
@@ -122,8 +124,6 @@ def run_models(
     def attempt(model: str, run: int) -> bool:
         """Finish one pair (read back, or claim and train); ``False`` if another process holds it."""
         nonlocal reused
-        if bar is not None:
-            bar.set_postfix_str(f"{model} run {run + 1}/{protocol.runs}")
         images, labels = set_for_run(seed + run)
         if cache is None:
             done[model, run] = train(model, run, images, labels)
