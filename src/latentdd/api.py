@@ -25,6 +25,7 @@ from .engine import RunDir
 from .engine import distill as _distill
 from .errors import UserError
 from .evaluate import evaluate_random_baseline, evaluate_synset, format_table, get_protocol
+from .evaluate.parallel import evaluate_in_processes
 from .evaluate.run_cache import NetworksInProgress, RunCache
 from .fileio import atomic_write_json
 from .paths import user_cache_dir
@@ -75,8 +76,12 @@ def evaluate(
     progress: bool = True,
     fresh: bool = False,
     wait_for_others: bool = True,
+    jobs: int = 1,
 ) -> dict[str, Any]:
     """Train fresh networks on the synthetic set and report test accuracy (writes metrics.json).
+
+    ``jobs`` above 1 trains that many networks at once, in helper processes that share this
+    process's threads (:mod:`latentdd.evaluate.parallel`).
 
     Several processes may evaluate the same target at once: each network is claimed by the
     process that trains it, and a process waits for the networks others claimed before it
@@ -90,6 +95,12 @@ def evaluate(
     baseline networks are also kept in ``$LATENTDD_CACHE/random_real``: every run of the
     same dataset, IPC, protocol and seeds reuses them.
     """
+    if jobs < 1:
+        raise UserError(f"--jobs must be at least 1, got {jobs}")
+    if jobs > 1:
+        return evaluate_in_processes(target, jobs, dict(
+            protocol=protocol, models=models, runs=runs, epochs=epochs, baseline=baseline, data_dir=data_dir,
+            seed=seed, device=device, progress=progress, fresh=fresh, wait_for_others=wait_for_others))
     saved, run, cfg, metrics_path = _locate(target)
     meta = saved.meta
     overrides: dict[str, Any] = {}
