@@ -2,8 +2,8 @@
 
 An evaluation is many small, independent trainings (15 under ``cpu-small``), each too small to
 keep several cores busy on its own: on a 2-core CPU two one-thread processes train 1.0-1.2x as
-many networks per hour as one two-thread process (BENCHMARKS.md), and the gap grows with the
-core count.  The helpers are ordinary evaluations of the same target that do not wait: they
+many networks per hour as one two-thread process (BENCHMARKS.md); whether more cores widen the
+gap is not measured here.  The helpers are ordinary evaluations of the same target that do not wait: they
 claim networks (``RunCache.claim``) until none is left to claim, then exit; the calling
 process waits for every network and writes ``metrics.json``.  A helper that dies releases its
 claim, so its network is trained again by whoever reaches it.
