@@ -406,3 +406,63 @@ def test_a_network_claimed_by_another_process_is_left_to_it(data, tmp_path, monk
     metrics = evaluate_synset(train.images, train.labels, test, cache=RunCache(root), **args)
     holder.wait()
     assert calls == [4] and len(metrics["accuracy"]["mlp"]["runs"]) == 2
+
+
+def test_a_network_killed_mid_training_resumes_from_its_checkpoint(data, tmp_path, monkeypatch):
+    """Killed at epoch 4 of 6 (checkpoints every epoch here), the next call continues from the
+    checkpoint -- across the lr decay at epoch 3 -- and ends with exactly the network an
+    uninterrupted run gives; a damaged checkpoint is ignored, not trusted."""
+    from latentdd.evaluate import train as train_mod
+    from latentdd.nets import create_model
+
+    train, test = data
+    monkeypatch.setattr(train_mod, "CHECKPOINT_EVERY_SECONDS", 0.0)
+    proto = quick(epochs=6, batch_size=12, dsa_strategy="color_crop_cutout_flip_scale_rotate")
+    args = dict(protocol=proto, seed=5, dsa=proto.make_dsa(), model_kwargs=TINY["convnet"])
+    made: list[nn.Module] = []
+    batches: list[int] = []  # training batches seen by each network made by `factory`
+
+    def factory(*a, **k):
+        made.append(create_model(*a, **k))
+        batches.append(0)
+        made[-1].register_forward_pre_hook(lambda m, i: batches.__setitem__(-1, batches[-1] + m.training))
+        return made[-1]
+
+    whole = train_and_test("convnet", train.images, train.labels, test, model_factory=factory, **args)
+
+    def dies_in_epoch_five(*a, **k):
+        model = create_model(*a, **k)
+        seen = [0]
+
+        def count(module, inputs):
+            seen[0] += module.training
+            if seen[0] > 4 * 3:  # 3 batches per epoch: the 13th training batch is in epoch 5
+                raise KeyboardInterrupt
+        model.register_forward_pre_hook(count)
+        return model
+
+    ckpt = tmp_path / "net.partial.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train_and_test("convnet", train.images, train.labels, test, model_factory=dies_in_epoch_five,
+                       checkpoint=ckpt, **args)
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 4 and not list(tmp_path.glob("*.tmp"))
+    resumed = train_and_test("convnet", train.images, train.labels, test, model_factory=factory, checkpoint=ckpt,
+                             **args)
+    assert batches == [6 * 3, 2 * 3]  # the resumed network trained epochs 5 and 6 only
+    assert (resumed.accuracy, resumed.per_class) == (whole.accuracy, whole.per_class)
+    assert all(torch.equal(a, b) for a, b in zip(made[0].parameters(), made[1].parameters(), strict=True))
+
+    ckpt.write_bytes(b"not a checkpoint")
+    again = train_and_test("convnet", train.images, train.labels, test, checkpoint=ckpt, **args)
+    assert again.accuracy == whole.accuracy
+
+
+def test_run_models_deletes_a_checkpoint_once_the_result_is_kept(data, tmp_path, monkeypatch):
+    from latentdd.evaluate import train as train_mod
+    from latentdd.evaluate.run_cache import RunCache
+
+    train, test = data
+    monkeypatch.setattr(train_mod, "CHECKPOINT_EVERY_SECONDS", 0.0)
+    evaluate_synset(train.images, train.labels, test, models=["mlp"], protocol=quick(epochs=3, runs=1),
+                    progress=False, model_kwargs=TINY, cache=RunCache(tmp_path))
+    assert len(list(tmp_path.glob("*.json"))) == 1 and not list(tmp_path.glob("*.partial.pt"))

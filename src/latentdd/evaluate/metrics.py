@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -114,12 +115,13 @@ def run_models(
     done: dict[tuple[str, int], RunResult] = {}
     reused = 0
 
-    def train(model: str, run: int, images: torch.Tensor, labels: torch.Tensor) -> RunResult:
+    def train(model: str, run: int, images: torch.Tensor, labels: torch.Tensor,
+              checkpoint: Path | None = None) -> RunResult:
         if bar is not None:
             bar.set_postfix_str(f"{model} run {run + 1}/{protocol.runs}")
         return train_and_test(model, images, labels, test, protocol=protocol, seed=seed + run, dsa=dsa,
                               device=device, lr=lr, model_kwargs=(model_kwargs or {}).get(model),
-                              model_factory=model_factory)
+                              model_factory=model_factory, checkpoint=checkpoint)
 
     def attempt(model: str, run: int) -> bool:
         """Finish one pair (read back, or claim and train); ``False`` if another process holds it."""
@@ -138,8 +140,10 @@ def run_models(
                         return False
                     result = cache.get(key)  # finished by another process between the read and the claim
                     if result is None:
-                        result = train(model, run, images, labels)
+                        partial = cache.checkpoint_path(key)  # a kill mid-network resumes from here
+                        result = train(model, run, images, labels, partial)
                         cache.put(key, result)
+                        partial.unlink(missing_ok=True)
             done[model, run] = result
         if bar is not None:
             bar.update(1)

@@ -132,6 +132,11 @@ class RunCache:
         for root in self._roots(reading=False):
             write_keyed(key_file(key, root, label), key, asdict(result))
 
+    def checkpoint_path(self, key: dict[str, Any]) -> Path:
+        """Where the network of ``key`` keeps its mid-training checkpoint (``train_and_test``)."""
+        label = f"{key['model']}-seed{key['seed']}"
+        return key_file(key, self.root, label).with_suffix(".partial.pt")
+
     @contextmanager
     def claim(self, key: dict[str, Any]) -> Iterator[bool]:
         """Hold the right to train the network of ``key``: yields ``False`` at once (no
