@@ -132,18 +132,22 @@ class RunCache:
         for root in self._roots(reading=False):
             write_keyed(key_file(key, root, label), key, asdict(result))
 
+    def _claim_root(self) -> Path:
+        """Claims and checkpoints live in the shared folder when there is one, so two run folders
+        that share a baseline network train it once, and either resumes the other's checkpoint."""
+        return self.shared if self.shared is not None else self.root
+
     def checkpoint_path(self, key: dict[str, Any]) -> Path:
         """Where the network of ``key`` keeps its mid-training checkpoint (``train_and_test``)."""
         label = f"{key['model']}-seed{key['seed']}"
-        return key_file(key, self.root, label).with_suffix(".partial.pt")
+        return key_file(key, self._claim_root(), label).with_suffix(".partial.pt")
 
     @contextmanager
     def claim(self, key: dict[str, Any]) -> Iterator[bool]:
         """Hold the right to train the network of ``key``: yields ``False`` at once (no
-        waiting) when another process holds it.  The lock lives in the shared folder when
-        there is one, so two run folders that share a baseline network train it once."""
+        waiting) when another process holds it."""
         label = f"{key['model']}-seed{key['seed']}"
-        root = self.shared if self.shared is not None else self.root
+        root = self._claim_root()
         root.mkdir(parents=True, exist_ok=True)
         lock = FileLock(key_file(key, root, label).with_suffix(".lock"), timeout=0)
         try:
@@ -159,7 +163,7 @@ class RunCache:
     def claimed_elsewhere(self) -> list[str]:
         """Labels (``model-seedN``) of the networks that processes are training right now, for
         progress displays: a claim is held when its lock cannot be taken."""
-        root = self.shared if self.shared is not None else self.root
+        root = self._claim_root()
         held = []
         for path in sorted(root.glob("*.lock")):
             lock = FileLock(path, timeout=0)
