@@ -18,6 +18,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import torch
+
 from latentdd.data.transforms import content_hash
 from latentdd.evaluate.run_cache import RunCache
 from latentdd.paths import user_cache_dir
@@ -47,6 +49,21 @@ def progress(run_dir: Path, epochs: int) -> dict[str, dict[str, dict]]:
     return out
 
 
+def in_training(folder: Path, epochs: int) -> str:
+    """The networks whose claims are held in ``folder``, with the epoch of their last checkpoint."""
+    names = []
+    for label in RunCache(folder).claimed_elsewhere():
+        checkpoints = sorted(folder.glob(f"{label}-*.partial.pt"), key=lambda f: f.stat().st_mtime)
+        epoch = None
+        if checkpoints:
+            try:
+                epoch = torch.load(checkpoints[-1], map_location="cpu", weights_only=True)["epoch"]
+            except Exception:  # noqa: BLE001 -- being written or damaged: just leave the epoch out
+                pass
+        names.append(label if epoch is None else f"{label} (checkpoint at epoch {epoch}/{epochs})")
+    return ", ".join(names)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+")
@@ -65,12 +82,12 @@ def main() -> None:
             for model, r in models.items():
                 done = "complete" if len(r["seeds"]) >= args.runs_wanted else f"{len(r['seeds'])}/{args.runs_wanted}"
                 print(f"  {which:12s} {model:9s} {r['mean']:6.2f} ± {r['std']:5.2f}  seeds {r['seeds']}  {done}")
-        training = RunCache(Path(run) / RunCache.FOLDER).claimed_elsewhere()
+        training = in_training(Path(run) / RunCache.FOLDER, args.epochs)
         if training:
-            print(f"  in training now: {', '.join(training)}")
-    baseline = RunCache(user_cache_dir() / "random_real").claimed_elsewhere()
+            print(f"  in training now: {training}")
+    baseline = in_training(user_cache_dir() / "random_real", args.epochs)
     if baseline:
-        print(f"random-real networks in training now ($LATENTDD_CACHE/random_real): {', '.join(baseline)}")
+        print(f"random-real networks in training now ($LATENTDD_CACHE/random_real): {baseline}")
     if args.json:
         Path(args.json).write_text(json.dumps(everything, indent=2) + "\n")
     if args.markdown:
