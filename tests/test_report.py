@@ -185,6 +185,53 @@ def test_full_data_is_measured_once_then_read_from_the_cache(runs, tmp_path, mon
     assert not full.available and "opt-in on a CPU" in full.note and calls == []
 
 
+def test_full_data_bounded_to_some_architectures_and_seeds(runs, tmp_path, monkeypatch):
+    """--full-data-models / --full-data-runs: only those networks train; the report shows them, says what
+    is missing, and gives no full-data cross-architecture mean from a subset of the architectures."""
+    from latentdd.evaluate import RunResult
+
+    calls = []
+
+    def measure(model, images, labels, test, *, protocol, seed, dsa, device):
+        calls.append((model, seed))
+        return RunResult(accuracy=66.0, per_class=[66.0] * N_CLASSES, train_seconds=30.0, test_seconds=0.1, lr=0.01)
+
+    monkeypatch.setattr("latentdd.report.fulldata.train_and_test", measure)
+    monkeypatch.setenv("LATENTDD_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "bounded.html"
+    with pytest.raises(SystemExit) as exc:
+        main(["report", str(runs["pixel2"]), "--out", str(out), "--full-data", "--full-data-epochs", "1",
+              "--full-data-models", "mlp", "--full-data-runs", "1", "--quiet"])
+    assert exc.value.code == 0
+    assert calls == [("mlp", 3)]
+    md = out.with_suffix(".md").read_text(encoding="utf-8")
+    assert "not measured for lenet" in md
+    lines = md.splitlines()
+    side = lines.index(next(line for line in lines if line.startswith("| architecture | dm/pixel")))
+    assert lines[side].split("|")[4].strip() == "full data"
+    assert lines[side + 2].startswith("| lenet |") and lines[side + 2].split("|")[4].strip() == "-"
+    assert lines[side + 3].startswith("| mlp |") and lines[side + 3].split("|")[4].strip() == "66.0 ± 0.0 (n=1)"
+    # no full-data cross-architecture mean from mlp alone, in either accuracy table
+    crosses = [line.split("|") for line in lines if line.startswith("| cross-architecture mean |")]
+    assert crosses[0][4].strip() == "-" and crosses[1][5].strip() == "-"
+    per_run = next(line.split("|") for line in lines if line.startswith("| mlp |") and "%" in line)
+    assert per_run[5].strip() == "66.0 ± 0.0 (n=1)" and per_run[6].strip().endswith("%")  # "of full data" for mlp
+    assert "| measured for mlp only |" in md  # the overview's "of full data"
+    assert "lose most against the full data (mean over 1 architecture(s))" in md
+
+    # later reports (auto mode on a CPU) use the partial cache and say what is not in it, training nothing
+    calls.clear()
+    full = FullDataMeasurer(None, epochs=1, progress=False).for_run(load_runs([runs["pixel2"]])[0])
+    assert calls == [] and full.available and set(full.accuracy) == {"mlp"}
+    assert "1 of 2 network(s) not in the cache" in full.note
+    with pytest.raises(UserError, match="lenett"):
+        FullDataMeasurer(True, models=["lenett"])
+    with pytest.raises(UserError, match="full-data-runs"):
+        FullDataMeasurer(True, runs=0)
+    none = FullDataMeasurer(True, models=["resnet18"], progress=False).for_run(load_runs([runs["pixel2"]])[0])
+    assert not none.available and "names none of the run's architectures (lenet, mlp)" in none.note
+
+
 def test_cache_key_changes_with_everything_that_changes_the_result():
     proto = get_protocol("quick", epochs=2)
     base = dict(dataset="embedded", dataset_sha256="a" * 64, model="mlp", protocol=proto, seed=0, digits=False)

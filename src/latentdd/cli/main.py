@@ -186,16 +186,21 @@ def demo(out: str, device: str, quiet: bool) -> None:
               help="Train the runs' architectures on the full training set as the upper reference (cached in "
                    "$LATENTDD_CACHE/fulldata). Default: use the cache, measure only on a GPU.")
 @click.option("--full-data-epochs", type=int, help="Shorten full-data training to N epochs (the report says so).")
+@click.option("--full-data-models", help="Measure the full data for these of the runs' architectures only "
+                                         "(comma-separated, e.g. convnet).")
+@click.option("--full-data-runs", type=int, help="Measure the full data for the runs' first N seeds only.")
 @click.option("--data-dir", help="Where the runs' dataset lives (if not where they were distilled from).")
 @click.option("--device", default="auto", show_default=True, help="Device for full-data training.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def report(run_dirs: tuple[str, ...], out: str, full_data: bool | None, full_data_epochs: int | None,
-           data_dir: str | None, device: str, quiet: bool) -> None:
+           full_data_models: str | None, full_data_runs: int | None, data_dir: str | None, device: str,
+           quiet: bool) -> None:
     """Write one self-contained HTML report (and its Markdown) of one or more runs of one dataset."""
     from ..report import write_report
 
     files = write_report(list(run_dirs), out, full_data=full_data, full_data_epochs=full_data_epochs,
-                         data_dir=data_dir, device=device, progress=not quiet)
+                         full_data_models=full_data_models.split(",") if full_data_models else None,
+                         full_data_runs=full_data_runs, data_dir=data_dir, device=device, progress=not quiet)
     click.echo(f"report: {files.html}\nmarkdown: {files.markdown}")
 
 

@@ -21,10 +21,13 @@ def _models(refs: Sequence[RunRefs]) -> list[str]:
     return seen
 
 
-def _reference_columns(refs: Sequence[RunRefs]) -> list[tuple[str, RunRefs, dict[str, Any]]]:
-    """``(header, owner, blocks)`` for each distinct baseline and full-data result."""
+def _reference_columns(refs: Sequence[RunRefs]) -> list[tuple[str, dict[str, Any], float | None]]:
+    """``(header, blocks, cross-architecture mean)`` for each distinct baseline and full-data result.
+
+    A baseline's cross mean is over its own architectures (it may be shared by runs whose lists
+    differ); the full data's only over all of its run's, since it may cover a subset of them."""
     signatures = {r.run.protocol_signature() for r in refs}
-    cols: list[tuple[str, RunRefs, dict[str, Any]]] = []
+    cols: list[tuple[str, dict[str, Any], float | None]] = []
     seen: set[tuple[Any, ...]] = set()
     # Runs with their own baseline first: a borrowed one is the same measurement.
     ordered = sorted(refs, key=lambda r: bool(r.baseline_from))
@@ -41,7 +44,8 @@ def _reference_columns(refs: Sequence[RunRefs]) -> list[tuple[str, RunRefs, dict
             if len(signatures) > 1:  # say which protocol each reference column belongs to
                 epochs = r.full.epochs if kind == "full data" else r.run.metrics.get("epochs")
                 header += f" ({r.run.metrics.get('protocol')}, {epochs} ep, {len(r.run.seeds)} seed(s))"
-            cols.append((header, r, blocks))
+            cross = r.reference_cross(blocks) if kind == "random real" else r.cross_mean(blocks)
+            cols.append((header, blocks, cross))
     return cols
 
 
@@ -57,12 +61,12 @@ def side_by_side(refs: Sequence[RunRefs]) -> Table:
         cells = [Cell(pm(r.run.accuracy(m))) for r in refs]
         means = [(r.run.accuracy(m) or {}).get("mean") for r in refs]
         _mark_best(cells, means)
-        rows.append([Cell(label), *cells, *(Cell(pm(blocks.get(m))) for _, _, blocks in ref_cols)])
+        rows.append([Cell(label), *cells, *(Cell(pm(blocks.get(m))) for _, blocks, _ in ref_cols)])
     cross = [r.distilled_cross for r in refs]
     cross_cells = [Cell(pct(v)) for v in cross]
     _mark_best(cross_cells, cross)
     rows.append([Cell("cross-architecture mean"), *cross_cells,
-                 *(Cell(pct(owner.reference_cross(blocks))) for _, owner, blocks in ref_cols)])
+                 *(Cell(pct(cross)) for _, _, cross in ref_cols)])
     notes = [f"{r.run.label}: {r.run.protocol_line()}; distilled with {r.run.distill_model}" for r in refs]
     notes.append("mean ± std over n networks trained per architecture (std over runs, population); "
                  "bold: the best distilled set of the row.")

@@ -75,6 +75,8 @@ def write_report(
     *,
     full_data: bool | None = None,
     full_data_epochs: int | None = None,
+    full_data_models: Sequence[str] | None = None,
+    full_data_runs: int | None = None,
     data_dir: str | None = None,
     device: str = "auto",
     progress: bool = True,
@@ -83,12 +85,14 @@ def write_report(
 
     ``full_data``: ``True`` trains the run's architectures on the full training set where the
     cache lacks them; ``None`` (default) uses the cache and measures only on an accelerator;
-    ``False`` leaves the full-data reference out.  ``full_data_epochs`` shortens that training.
+    ``False`` leaves the full-data reference out.  ``full_data_epochs`` shortens that training,
+    ``full_data_models`` limits it to some of the runs' architectures and ``full_data_runs`` to
+    their first N seeds.
     """
     files = report_paths(out)
     runs = load_runs(run_dirs)
-    measurer = FullDataMeasurer(full_data, epochs=full_data_epochs, data_dir=data_dir, device=device,
-                                progress=progress)
+    measurer = FullDataMeasurer(full_data, epochs=full_data_epochs, models=full_data_models, runs=full_data_runs,
+                                data_dir=data_dir, device=device, progress=progress)
     doc = build_document(gather(runs, measurer))
     atomic_write_text(files.html, render_html(doc))
     atomic_write_text(files.markdown, render_markdown(doc, files.html.name))

@@ -23,7 +23,7 @@ def overview_section(refs: Sequence[RunRefs]) -> Section:
             r.run.label,
             pct(cross),
             signed(cross - base if cross is not None and base is not None else None),
-            f"{pct(100 * cross / full)}%" if cross is not None and full else "not measured",
+            _of_full(r, cross, full),
             seconds(r.run.stats.get("distill_seconds")),
             str(r.run.path),
         ])
@@ -39,3 +39,12 @@ def overview_section(refs: Sequence[RunRefs]) -> Section:
         if published:
             blocks.append(Paragraph(published, "note"))
     return Section("overview", "Overview", blocks)
+
+
+def _of_full(r: RunRefs, cross: float | None, full: float | None) -> str:
+    """The distilled cross-architecture mean as a share of the full data's, or why there is none."""
+    if cross is not None and full:
+        return f"{pct(100 * cross / full)}%"
+    if r.full.available:  # measured for some architectures only: their shares are in the accuracy section
+        return f"measured for {', '.join(r.full.accuracy or {})} only"
+    return "not measured"

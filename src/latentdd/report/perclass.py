@@ -56,7 +56,8 @@ def per_class_blocks(r: RunRefs) -> list[Any]:
         header.append("mean Δ")
     return [Table.of(header, rows, caption=f"{r.run.label}: per-class test accuracy (%)",
                      notes=[r.run.protocol_line() + "."],
-                     summary=_call_out(r, classes, models, distilled, gaps, ref_name))]
+                     summary=_call_out(r, classes, [m for m in models if m in ref] or models, distilled, gaps,
+                                       ref_name))]
 
 
 def _call_out(r: RunRefs, classes: list[str], models: list[str], distilled: dict[str, list[float | None]],

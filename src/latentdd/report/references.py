@@ -25,11 +25,13 @@ class RunRefs:
 
     def cross_mean(self, blocks: dict[str, dict[str, Any]] | None) -> float | None:
         """Mean over the architectures other than the distillation model (as ``cross_arch_mean``);
-        all of them when the distillation model is the only one."""
+        all of them when the distillation model is the only one.  ``None`` when ``blocks`` lacks
+        one of them (a full-data reference measured for ConvNet alone has no cross mean)."""
         if not blocks:
             return None
-        models = [m for m in self.run.models if m in blocks]
-        others = [m for m in models if m != self.run.distill_model] or models
+        others = [m for m in self.run.models if m != self.run.distill_model] or list(self.run.models)
+        if any(m not in blocks for m in others):
+            return None
         return mean([blocks[m]["mean"] for m in others])
 
     def reference_cross(self, blocks: dict[str, dict[str, Any]] | None) -> float | None:
