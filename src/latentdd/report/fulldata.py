@@ -10,7 +10,7 @@ the same protocol.  Training on 60k images is expensive on a CPU, so:
   and architecture and reused by every later report;
 * measuring is automatic only on an accelerator; on a CPU it is opt-in (``full_data=True``),
   and ``epochs``, ``models`` and ``runs`` can bound it (the report then says what was shortened
-  or left out): on 2 CPU cores one epoch of ResNet18 over 50,000 images is about an hour, while
+  or left out): on 2 CPU cores one epoch of ResNet18 over 50,000 images takes about half an hour, while
   ConvNet alone at a few epochs already tells a pilot how much accuracy the distilled set keeps;
 * whatever the cache holds is used, even when it covers only some architectures or seeds;
 * when nothing is measured the report says so and why, instead of leaving a blank.
