@@ -149,12 +149,14 @@ def test_full_data_is_measured_once_then_read_from_the_cache(runs, tmp_path, mon
     so its figures are known exactly."""
     from latentdd.evaluate import RunResult, train_and_test
 
-    calls = []
+    calls, checkpoints = [], []
 
-    def measure(model, images, labels, test, *, protocol, seed, dsa, device):
+    def measure(model, images, labels, test, *, protocol, seed, dsa, device, **kwargs):
         calls.append((model, images.shape[0], protocol.epochs, seed, dsa is not None))
+        checkpoints.append(kwargs["checkpoint"])
         if model == "mlp":
-            return train_and_test(model, images, labels, test, protocol=protocol, seed=seed, dsa=dsa, device=device)
+            return train_and_test(model, images, labels, test, protocol=protocol, seed=seed, dsa=dsa, device=device,
+                                  **kwargs)
         return RunResult(accuracy=77.0, per_class=[77.0] * N_CLASSES, train_seconds=42.0, test_seconds=0.1, lr=0.01)
 
     monkeypatch.setattr("latentdd.report.fulldata.train_and_test", measure)
@@ -166,6 +168,9 @@ def test_full_data_is_measured_once_then_read_from_the_cache(runs, tmp_path, mon
     assert sorted(calls) == [("lenet", N_TRAIN, 1, 3, True), ("mlp", N_TRAIN, 1, 3, True)]
     cached = sorted((tmp_path / "cache" / "fulldata").glob("*.json"))
     assert len(cached) == 2
+    # each network trained with a resumable checkpoint beside its cache entry, removed once the result is kept
+    assert sorted(c.with_suffix(".json") for c in checkpoints) == [c.with_suffix(".partial.json") for c in cached]
+    assert not list((tmp_path / "cache" / "fulldata").glob("*.partial.pt"))
     mlp = json.loads(next(p for p in cached if "-mlp-" in p.name).read_text())["result"]
     assert 0.0 <= mlp["accuracy"] <= 100.0 and len(mlp["per_class"]) == N_CLASSES and mlp["n_train"] == N_TRAIN
     md = out.with_suffix(".md").read_text(encoding="utf-8")
@@ -192,7 +197,7 @@ def test_full_data_bounded_to_some_architectures_and_seeds(runs, tmp_path, monke
 
     calls = []
 
-    def measure(model, images, labels, test, *, protocol, seed, dsa, device):
+    def measure(model, images, labels, test, *, protocol, seed, dsa, device, **kwargs):
         calls.append((model, seed))
         return RunResult(accuracy=66.0, per_class=[66.0] * N_CLASSES, train_seconds=30.0, test_seconds=0.1, lr=0.01)
 

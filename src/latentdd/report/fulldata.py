@@ -189,11 +189,18 @@ class FullDataMeasurer:
         out = {}
         try:
             for model, seed in missing:
+                file = key_file(keys[(model, seed)], self.root)
+                # an epoch of the full data takes minutes on a CPU: keep a checkpoint, so that a
+                # killed report resumes the network where it was (same weights as uninterrupted)
+                partial = file.with_suffix(".partial.pt")
+                partial.parent.mkdir(parents=True, exist_ok=True)
                 r = train_and_test(model, splits.train.images, splits.train.labels, splits.test,
-                                   protocol=protocol, seed=seed, dsa=dsa, device=device)
+                                   protocol=protocol, seed=seed, dsa=dsa, device=device, checkpoint=partial,
+                                   progress=self.progress)
                 result = {"accuracy": r.accuracy, "per_class": r.per_class, "train_seconds": r.train_seconds,
                           "device": str(device), "n_train": len(splits.train)}
-                run_cache.write_keyed(key_file(keys[(model, seed)], self.root), keys[(model, seed)], result)
+                run_cache.write_keyed(file, keys[(model, seed)], result)
+                partial.unlink(missing_ok=True)
                 out[(model, seed)] = result
                 if bar is not None:
                     bar.update(1)
