@@ -4,7 +4,8 @@
 # - bench/results/cpu_small_progress.{json,md}: every finished network (bench/eval_progress.py)
 # - bench/results/eval_runs/<dataset>-<run>/: a copy of each finished network's JSON (the sweep can resume from it)
 # - bench/results/compare-<dataset>.md: `latentdd compare` over the runs that have metrics.json
-# - bench/results/report-<dataset>-dm-cpu-small/report.{html,md} + screenshot.png (headless Chromium)
+# - bench/results/report-<dataset>-dm-cpu-small/report.{html,md} + screenshot.png (headless Chromium), with the
+#   full-data reference measured by bench/full_data_reference.sh when it is in the cache
 # Light work (reads results; the report trains nothing without --full-data), so it can run beside the sweep.
 set -e
 cd "$(dirname "$0")/.."
@@ -33,7 +34,10 @@ for ds in $datasets; do
   latentdd compare "${finished[@]}" --markdown > bench/results/compare-$ds.md
   out=bench/results/report-$ds-dm-cpu-small
   mkdir -p "$out"
-  latentdd report "${finished[@]}" --out "$out/report.html"
+  # the full-data reference of bench/full_data_reference.sh (ConvNet, seed 0, FULL_DATA_EPOCHS epochs), read
+  # from the cache: on a CPU, report without --full-data trains nothing
+  latentdd report "${finished[@]}" --out "$out/report.html" --full-data-epochs "${FULL_DATA_EPOCHS:-5}" \
+    --full-data-models convnet --full-data-runs 1
   if command -v chromium > /dev/null; then
     profile=$(mktemp -d)
     chromium --headless --no-sandbox --disable-gpu --no-first-run --user-data-dir="$profile" \
