@@ -221,7 +221,7 @@ def test_full_data_bounded_to_some_architectures_and_seeds(runs, tmp_path, monke
     assert crosses[0][4].strip() == "-" and crosses[1][5].strip() == "-"
     per_run = next(line.split("|") for line in lines if line.startswith("| mlp |") and "%" in line)
     assert per_run[5].strip() == "66.0 ± 0.0 (n=1)" and per_run[6].strip().endswith("%")  # "of full data" for mlp
-    assert "| measured for mlp only |" in md  # the overview's "of full data"
+    assert "| mlp 15.2% (only architecture(s) measured) |" in md  # the overview's "of full data": 10.0 / 66.0
     assert "lose most against the full data (mean over 1 architecture(s))" in md
 
     # later reports (auto mode on a CPU) use the partial cache and say what is not in it, training nothing

@@ -45,6 +45,11 @@ def _of_full(r: RunRefs, cross: float | None, full: float | None) -> str:
     """The distilled cross-architecture mean as a share of the full data's, or why there is none."""
     if cross is not None and full:
         return f"{pct(100 * cross / full)}%"
-    if r.full.available:  # measured for some architectures only: their shares are in the accuracy section
-        return f"measured for {', '.join(r.full.accuracy or {})} only"
+    if r.full.available:  # measured for some architectures only: no cross mean, so each one's share
+        shares = []
+        for model, block in (r.full.accuracy or {}).items():
+            mine = (r.run.accuracy(model) or {}).get("mean")
+            shares.append(f"{model} {pct(100 * mine / block['mean'])}%" if mine is not None and block["mean"]
+                          else model)
+        return f"{', '.join(shares)} (only architecture(s) measured)"
     return "not measured"
