@@ -171,10 +171,12 @@ def train_prior(
     progress: bool = True,
     arch: str = "cgen",
 ) -> Path:
-    """Train a built-in generator (``arch``: ``cgen`` or the StyleGAN-style ``sgen``) on ``dataset``
-    and write a prior file."""
+    """Train a built-in prior on ``dataset`` and write a prior file: ``arch`` is ``cgen`` (conditional
+    GAN), the StyleGAN-style ``sgen``, or ``ae`` (KL autoencoder; latents start from encoded images)."""
     from .priors.io import save_prior
-    from .priors.train import train_prior as _train
+    from .priors.trainers import TRAINERS
+
+    _train = TRAINERS.get(arch)
 
     splits = load_dataset(dataset, data_dir, image_size=image_size)
     kwargs: dict[str, Any] = {}

@@ -113,7 +113,7 @@ def prior() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--license", "license_text", default=None, help="License you declare for the prior (provenance).")
-@click.option("--arch", default="cgen", show_default=True, help="Generator: cgen, or sgen (StyleGAN-style).")
+@click.option("--arch", default="cgen", show_default=True, help="cgen (conditional GAN), sgen (StyleGAN-style GAN) or ae (KL autoencoder).")
 @click.option("--quiet", is_flag=True)
 def prior_train(dataset: str, data_dir: str | None, out: str, epochs: float | None, steps: int | None,
                 image_size: int | None, seed: int, device: str, license_text: str | None, arch: str,

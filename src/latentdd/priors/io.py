@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 
 from ..errors import UserError
 from ..fileio import atomic_write
-from . import conditional, sgen  # noqa: F401  (register the built-in architectures)
+from . import conditional, kl_autoencoder, sgen  # noqa: F401  (register the built-in architectures)
 from .base import Prior
 from .registry import PRIORS
 

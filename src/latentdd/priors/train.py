@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import math
 import os
 import time
@@ -37,6 +36,7 @@ from .base import Prior
 from .discriminator import ProjectionDiscriminator
 from .io import save_prior
 from .registry import PRIORS
+from .training_state import resume_training_state, save_training_state
 
 if TYPE_CHECKING:  # priors only need the ImageDataset interface, not the data package at import time
     from ..data.dataset import ImageDataset
@@ -45,7 +45,6 @@ if TYPE_CHECKING:  # priors only need the ImageDataset interface, not the data p
 DEFAULT_STEPS = 1000
 #: generator size for CPU training (narrower last stage than the constructor's default)
 DEFAULT_ARCH: dict[str, Any] = {"base_channels": 128, "min_channels": 16}
-CHECKPOINT_VERSION = 1
 
 
 def checkpoint_path(out: str | os.PathLike) -> Path:
@@ -85,7 +84,17 @@ def save_progress_grid(ema: Prior, path: str | os.PathLike, seed: int) -> None:
     save_sample_grid(snapshot, path, seed=seed)
 
 
-def _total_steps(epochs: float | None, steps: int | None, n: int, batch_size: int) -> int:
+def real_batch(
+    train: ImageDataset, idx: torch.Tensor, size: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training images ``idx`` in the generator's range [-1, 1] at ``size`` px, and their labels."""
+    real = train.denormalize(train.images[idx]) * 2.0 - 1.0
+    if real.shape[-2:] != (size, size):
+        real = F.interpolate(real, size=(size, size), mode="bilinear", antialias=True)
+    return real.to(device), train.labels[idx].to(device)
+
+
+def total_steps(epochs: float | None, steps: int | None, n: int, batch_size: int) -> int:
     if steps is not None:
         total = int(steps)
     elif epochs is not None:
@@ -97,7 +106,7 @@ def _total_steps(epochs: float | None, steps: int | None, n: int, batch_size: in
     return total
 
 
-def _ema_update(ema: Prior, model: Prior, decay: float) -> None:
+def ema_update(ema: Prior, model: Prior, decay: float) -> None:
     with torch.no_grad():
         for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
             pe.lerp_(pm, 1.0 - decay)
@@ -137,7 +146,7 @@ def train_prior(
         raise UserError(f"dataset {train.name!r} has no training images; cannot train a prior")
     height, width = train.image_size
     size = int(image_size or max(height, width))
-    total = _total_steps(epochs, steps, n, batch_size)
+    total = total_steps(epochs, steps, n, batch_size)
 
     with seeded_global_rng(seed):
         gen = PRIORS.create(
@@ -168,27 +177,12 @@ def train_prior(
         "spectral_norm": spectral_norm,
         "dataset_sha256": data_hash,
     }
+    parts = {"generator": gen, "ema": ema, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d}
     start, elapsed = 0, 0.0
     losses = {"d": float("nan"), "g": float("nan")}
     ckpt = checkpoint_path(out) if out is not None else None
     if ckpt is not None and ckpt.exists():
-        start, elapsed, losses = _resume(ckpt, settings, gen, disc, ema, opt_g, opt_d, rng)
-
-    def save_checkpoint(step: int, seconds: float) -> None:
-        state = {
-            "version": CHECKPOINT_VERSION,
-            "settings": json.dumps(settings, sort_keys=True),
-            "step": step,
-            "elapsed": seconds,
-            "generator": gen.state_dict(),
-            "ema": ema.state_dict(),
-            "discriminator": disc.state_dict(),
-            "opt_g": opt_g.state_dict(),
-            "opt_d": opt_d.state_dict(),
-            "rng": rng.get_state(),
-            "losses": json.dumps(losses),
-        }
-        atomic_write(ckpt, lambda tmp: torch.save(state, tmp))
+        start, elapsed, losses = resume_training_state(ckpt, settings, parts, rng)
 
     gen.train()
     disc.train()
@@ -196,10 +190,7 @@ def train_prior(
     bar = tqdm(total=total, initial=start, desc="prior", disable=not progress, dynamic_ncols=True)
     for step in range(start, total):
         idx = torch.randint(0, n, (batch_size,), generator=rng)
-        real = train.denormalize(train.images[idx]) * 2.0 - 1.0
-        if real.shape[-2:] != (size, size):
-            real = F.interpolate(real, size=(size, size), mode="bilinear", antialias=True)
-        real, labels = real.to(device), train.labels[idx].to(device)
+        real, labels = real_batch(train, idx, size, device)
         z = gen.sample_latents(labels.cpu(), rng).to(device)
 
         fake = gen(z, labels)
@@ -212,7 +203,7 @@ def train_prior(
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
-        _ema_update(ema, gen, ema_decay)
+        ema_update(ema, gen, ema_decay)
 
         losses = {"d": d_loss.item(), "g": g_loss.item()}
         if not all(math.isfinite(v) for v in losses.values()):
@@ -221,7 +212,7 @@ def train_prior(
         if step % 10 == 0 or step + 1 == total:
             bar.set_postfix(d_loss=f"{losses['d']:.3f}", g_loss=f"{losses['g']:.3f}")
         if ckpt is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == total):
-            save_checkpoint(step + 1, time.perf_counter() - t0)
+            save_training_state(ckpt, settings, step + 1, time.perf_counter() - t0, losses, parts, rng)
         if out is not None and (step + 1) % grid_every == 0 and step + 1 < total:
             save_progress_grid(ema, grid_path(out), seed)
     bar.close()
@@ -248,34 +239,3 @@ def train_prior(
         save_sample_grid(prior, grid_path(out), seed=seed)
         save_prior(prior, out, record)
     return prior, record
-
-
-def _resume(
-    ckpt: Path,
-    settings: dict[str, Any],
-    gen: Prior,
-    disc: ProjectionDiscriminator,
-    ema: Prior,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer,
-    rng: torch.Generator,
-) -> tuple[int, float, dict[str, float]]:
-    """Load a checkpoint made with identical settings; return (step, elapsed seconds, last losses)."""
-    try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        stored = json.loads(state["settings"])
-    except Exception as e:
-        raise UserError(f"checkpoint {ckpt} is unreadable (corrupt?); delete it to start over") from e
-    if stored != settings:
-        diff = sorted(k for k in settings if stored.get(k) != settings[k])
-        raise UserError(
-            f"checkpoint {ckpt} was made with different settings ({', '.join(diff)}); "
-            "delete it to start over, or choose another --out"
-        )
-    gen.load_state_dict(state["generator"])
-    ema.load_state_dict(state["ema"])
-    disc.load_state_dict(state["discriminator"])
-    opt_g.load_state_dict(state["opt_g"])
-    opt_d.load_state_dict(state["opt_d"])
-    rng.set_state(state["rng"])
-    return int(state["step"]), float(state["elapsed"]), json.loads(state["losses"])

@@ -1,0 +1,68 @@
+"""Resumable training state shared by the prior trainers (GAN and autoencoder).
+
+A checkpoint holds the settings it was made with (a resume with other settings is refused, so a
+changed recipe never silently continues an old run), the step, elapsed seconds, the last losses,
+the state of every named part (networks, optimizers) and the sampling generator.  Written
+atomically, read with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+import torch
+
+from ..errors import UserError
+from ..fileio import atomic_write
+
+CHECKPOINT_VERSION = 1
+
+
+class Stateful(Protocol):
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> Any: ...
+
+
+def save_training_state(
+    path: Path,
+    settings: dict[str, Any],
+    step: int,
+    seconds: float,
+    losses: dict[str, float],
+    parts: dict[str, Stateful],
+    rng: torch.Generator,
+) -> None:
+    state = {
+        "version": CHECKPOINT_VERSION,
+        "settings": json.dumps(settings, sort_keys=True),
+        "step": step,
+        "elapsed": seconds,
+        "rng": rng.get_state(),
+        "losses": json.dumps(losses),
+        **{name: part.state_dict() for name, part in parts.items()},
+    }
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def resume_training_state(
+    path: Path, settings: dict[str, Any], parts: dict[str, Stateful], rng: torch.Generator
+) -> tuple[int, float, dict[str, float]]:
+    """Load a checkpoint made with identical settings; return (step, elapsed seconds, last losses)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        stored = json.loads(state["settings"])
+    except Exception as e:
+        raise UserError(f"checkpoint {path} is unreadable (corrupt?); delete it to start over") from e
+    if stored != settings:
+        diff = sorted(k for k in set(settings) | set(stored) if stored.get(k) != settings.get(k))
+        raise UserError(
+            f"checkpoint {path} was made with different settings ({', '.join(diff)}); "
+            "delete it to start over, or choose another --out"
+        )
+    for name, part in parts.items():
+        part.load_state_dict(state[name])
+    rng.set_state(state["rng"])
+    return int(state["step"]), float(state["elapsed"]), json.loads(state["losses"])
