@@ -79,7 +79,7 @@ def ensure_experts(dataset: str, data_dir: str, out: Path, zca: bool, args: argp
 def distill_if_needed(dataset: str, data_dir: str, method: str, space: str, ipc: int, prior: Path | str | None,
                       out: Path, args: argparse.Namespace) -> None:
     """Make (or finish, after a kill) the run folder ``out/<method>-<space>-ipc<N>``."""
-    run_dir = out / f"{method}-{space}-ipc{ipc}"
+    run_dir = out / run_name(method, space, ipc, args)
     if (run_dir / RunDir.CONFIG).is_file():
         api.resume(run_dir, progress=not args.quiet)  # returns at once when the run is finished
         return
@@ -88,12 +88,30 @@ def distill_if_needed(dataset: str, data_dir: str, method: str, space: str, ipc:
                 "layer": args.layer, "eval_protocol": "cpu-small"}
     if space == "latent":
         settings["prior"] = str(prior)
+        settings.update(parse_overrides(args.overrides))
     if method == "mtt":
         zca = bool(build_config(settings).zca)  # as the preset says for this dataset and IPC
         settings["experts"] = str(ensure_experts(dataset, data_dir, out, zca, args))
     if args.iterations:
         settings["iterations"] = args.iterations
     api.distill(build_config(settings), progress=not args.quiet)
+
+
+def run_name(method: str, space: str, ipc: int, args: argparse.Namespace) -> str:
+    tag = f"-{args.tag}" if args.tag and space == "latent" else ""
+    return f"{method}-{space}{tag}-ipc{ipc}"
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """``["lr_feat=0.1", "init=sample"]`` -> settings (numbers parsed, the rest kept as text)."""
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 def markdown(dataset: str, results: dict[str, dict]) -> str:
@@ -142,6 +160,10 @@ def main() -> None:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default="bench/out")
     ap.add_argument("--results", type=Path, default=Path("bench/results"), help="folder of the tables")
+    ap.add_argument("--tag", default="",
+                    help="name latent runs <method>-latent-<tag>-ipc<N> (a variant beside the default latent runs)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="a distillation setting for the latent runs, e.g. --set lr_feat=0.1 (repeatable)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     # IPC outermost: a worker that finishes one dataset's IPC 10 helps with the other's before any IPC 1
@@ -163,7 +185,7 @@ def sweep_job(ipc: int, dataset: str, method: str, space: str, args: argparse.Na
     each network through latentdd's own claims, so any number of workers share one sweep."""
     out = Path(args.out) / dataset
     out.mkdir(parents=True, exist_ok=True)
-    name = f"{method}-{space}-ipc{ipc}"
+    name = run_name(method, space, ipc, args)
     if dataset not in priors:
         with FileLock(out / "prior.lock"):  # one worker trains a missing prior, the others wait for it
             priors[dataset] = ensure_prior(dataset, args.data_dir, out, args.prior_steps, args.device,

@@ -170,6 +170,7 @@ def train_prior(
     license_text: str | None = None,
     progress: bool = True,
     arch: str = "cgen",
+    score: bool = True,
 ) -> Path:
     """Train a built-in prior on ``dataset`` and write a prior file: ``arch`` is ``cgen`` (conditional
     GAN), the StyleGAN-style ``sgen``, or ``ae`` (KL autoencoder; latents start from encoded images)."""
@@ -184,8 +185,13 @@ def train_prior(
         kwargs["epochs"] = epochs
     if steps is not None:
         kwargs["steps"] = steps
-    prior, record = _train(splits.train, seed=seed, device=str(resolve_device(device)), out=str(out),
+    dev = resolve_device(device)
+    if score:  # periodic scores without CAS (seconds), the final ones with it (minutes)
+        kwargs["monitor"] = lambda step, snapshot: score_prior_on(snapshot, splits, device=dev, cas=False)
+    prior, record = _train(splits.train, seed=seed, device=str(dev), out=str(out),
                            progress=progress, arch=arch, **kwargs)
+    if score:
+        record["scores"] = score_prior_on(prior, splits, device=dev, cas=True)
     record.update({
         "dataset": {"name": dataset, "source": splits.source, "sha256": splits.info.get("sha256"),
                     "n_train": len(splits.train)},
@@ -199,3 +205,37 @@ def train_prior(
     })
     save_prior(prior.to(torch.device("cpu")), out, record)
     return Path(out)
+
+
+def score_prior_on(prior: Any, splits: Any, *, device: Any = "cpu", cas: bool = True, **settings: Any) -> dict:
+    """Scores of a loaded prior against loaded data (see :mod:`latentdd.evaluate.prior_score`)."""
+    from .evaluate.prior_score import ScoreSettings, score_prior
+
+    return score_prior(prior, splits, ScoreSettings(**settings), device=device, cas=cas)
+
+
+def score_prior(
+    spec: str,
+    dataset: str,
+    *,
+    data_dir: str | None = None,
+    device: str = "auto",
+    cas: bool = True,
+    out: str | Path | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """Score the prior ``spec`` (any ``--prior`` value) on ``dataset``: CAS beside real images,
+    Fréchet distance and diversity in an in-project embedding, saturated pixels.  ``out``: also
+    write the scores as JSON there (atomically)."""
+    from .priors.resolve import resolve_prior
+
+    splits = load_dataset(dataset, data_dir)
+    dev = resolve_device(device)
+    train = splits.train
+    prior, record = resolve_prior(spec, num_classes=train.num_classes, channels=train.channels,
+                                  image_size=train.image_size[0], seed=int(settings.get("seed", 0)), device=dev)
+    scores = score_prior_on(prior, splits, device=dev, cas=cas, **settings)
+    scores.update(prior=record.get("path", spec), prior_sha256=record.get("sha256"), dataset=dataset)
+    if out is not None:
+        atomic_write_json(out, scores)
+    return scores

@@ -114,14 +114,45 @@ def prior() -> None:
 @click.option("--device", default="auto", show_default=True)
 @click.option("--license", "license_text", default=None, help="License you declare for the prior (provenance).")
 @click.option("--arch", default="cgen", show_default=True, help="cgen (conditional GAN), sgen (StyleGAN-style GAN) or ae (KL autoencoder).")
+@click.option("--score/--no-score", default=True, show_default=True,
+              help="Log prior scores while training (<out>.scores.jsonl) and record the final ones in the file.")
 @click.option("--quiet", is_flag=True)
 def prior_train(dataset: str, data_dir: str | None, out: str, epochs: float | None, steps: int | None,
                 image_size: int | None, seed: int, device: str, license_text: str | None, arch: str,
-                quiet: bool) -> None:
-    """Train a built-in class-conditional generator (GAN) on a dataset."""
+                score: bool, quiet: bool) -> None:
+    """Train a built-in prior (conditional GAN or KL autoencoder) on a dataset."""
     path = api.train_prior(dataset, out, data_dir=data_dir, epochs=epochs, steps=steps, image_size=image_size,
-                           seed=seed, device=device, license_text=license_text, progress=not quiet, arch=arch)
+                           seed=seed, device=device, license_text=license_text, progress=not quiet, arch=arch,
+                           score=score)
     click.echo(f"prior: {path}")
+
+
+@prior.command("score")
+@click.argument("prior_spec", metavar="PRIOR")
+@click.option("--dataset", required=True, help="Dataset the prior should model, as for distill.")
+@click.option("--data-dir", help="Folder with the data.")
+@click.option("--cas/--no-cas", default=True, show_default=True,
+              help="Classification accuracy score (trains ConvNets: minutes on a CPU).")
+@click.option("--cas-per-class", type=int, default=10, show_default=True, help="Images per class for CAS.")
+@click.option("--cas-runs", type=int, default=2, show_default=True, help="ConvNets (seeds) per CAS figure.")
+@click.option("--samples-per-class", type=int, default=100, show_default=True,
+              help="Samples per class for Fréchet distance and diversity.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--json", "json_out", help="Also write the scores to this JSON file.")
+def prior_score(prior_spec: str, dataset: str, data_dir: str | None, cas: bool, cas_per_class: int,
+                cas_runs: int, samples_per_class: int, seed: int, device: str, json_out: str | None) -> None:
+    """How good is PRIOR for a dataset: CAS, Fréchet distance, diversity, saturated pixels."""
+    from ..evaluate.prior_score import format_scores
+
+    for name, value in (("--cas-per-class", cas_per_class), ("--cas-runs", cas_runs),
+                        ("--samples-per-class", samples_per_class)):
+        if value < 1 or (name == "--samples-per-class" and value < 2):
+            raise UserError(f"{name} must be at least {2 if name == '--samples-per-class' else 1}, got {value}")
+    scores = api.score_prior(prior_spec, dataset, data_dir=data_dir, device=device, cas=cas, out=json_out,
+                             cas_per_class=cas_per_class, cas_runs=cas_runs, feature_per_class=samples_per_class,
+                             seed=seed)
+    click.echo(format_scores(scores))
 
 
 @prior.command("list")

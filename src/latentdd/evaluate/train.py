@@ -124,7 +124,7 @@ def measure_accuracy(
     return accuracy, per_class
 
 
-def train_and_test(
+def fit_network(
     model_name: str,
     images: torch.Tensor,
     labels: torch.Tensor,
@@ -139,8 +139,9 @@ def train_and_test(
     model_kwargs: dict[str, Any] | None = None,
     model_factory: ModelFactory | None = None,
     checkpoint: Path | None = None,
-) -> RunResult:
-    """Train a fresh ``model_name`` on ``(images, labels)`` under ``protocol`` and test it.
+) -> tuple[nn.Module, float, float]:
+    """Train a fresh ``model_name`` on ``(images, labels)`` under ``protocol``; return the trained
+    network (in train mode), the training seconds and the first epoch's learning rate.
 
     ``labels`` are class indices (int64, N) or soft labels (float, N x classes; the
     cross-entropy then uses them as target distributions).  ``lr`` replaces
@@ -219,12 +220,24 @@ def train_and_test(
             last_save = time.perf_counter()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    train_seconds = trained_before + time.perf_counter() - start
+    return model, trained_before + time.perf_counter() - start, schedule[0]
 
+
+def train_and_test(
+    model_name: str,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    test: ImageDataset,
+    *,
+    device: torch.device | str = "cpu",
+    **kwargs: Any,
+) -> RunResult:
+    """Train a fresh ``model_name`` on ``(images, labels)`` (:func:`fit_network`, same arguments)
+    and test it on ``test``: the figure every accuracy table reports."""
+    model, train_seconds, lr = fit_network(model_name, images, labels, test, device=device, **kwargs)
     start = time.perf_counter()
-    accuracy, per_class = measure_accuracy(model, test, device)
-    test_seconds = time.perf_counter() - start
-    return RunResult(accuracy, per_class, train_seconds, test_seconds, schedule[0])
+    accuracy, per_class = measure_accuracy(model, test, torch.device(device))
+    return RunResult(accuracy, per_class, train_seconds, time.perf_counter() - start, lr)
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:

@@ -16,7 +16,16 @@ from ..errors import UserError
 from .base import Prior
 
 #: attributes and methods a prior must have (see docs/priors.md)
-REQUIRED = ("num_classes", "image_channels", "image_size", "num_layers", "layer_shape", "map_latent", "head", "tail")
+REQUIRED = (
+    "num_classes",
+    "image_channels",
+    "image_size",
+    "num_layers",
+    "layer_shape",
+    "map_latent",
+    "head",
+    "tail",
+)
 
 
 def missing_members(module: nn.Module) -> list[str]:

@@ -86,8 +86,10 @@ class AutoencoderKLPrior(Prior):
         self.decode_size = -(-self.image_size // self.factor) * self.factor
         self.latent_size = self.decode_size // self.factor
         self.latent_dim = self.latent_channels * self.latent_size**2
-        for have, want, what in ((self.vae_out_channels, self.image_channels, "decoder output"),
-                                 (self.vae_in_channels, self.image_channels, "encoder input")):
+        for have, want, what in (
+            (self.vae_out_channels, self.image_channels, "decoder output"),
+            (self.vae_in_channels, self.image_channels, "encoder input"),
+        ):
             if have != want and 1 not in (have, want):
                 raise UserError(
                     f"the VAE's {what} has {have} channels and the dataset {want}; only equal counts or "
@@ -158,19 +160,36 @@ class AutoencoderKLPrior(Prior):
 
     def _fit_to_dataset(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != self.image_channels:
-            x = x.mean(1, keepdim=True) if self.image_channels == 1 else x.expand(-1, self.image_channels, -1, -1)
+            x = (
+                x.mean(1, keepdim=True)
+                if self.image_channels == 1
+                else x.expand(-1, self.image_channels, -1, -1)
+            )
         if self.decode_size != self.image_size:
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", align_corners=False,
-                              antialias=True)
+            x = F.interpolate(
+                x,
+                size=(self.image_size, self.image_size),
+                mode="bilinear",
+                align_corners=False,
+                antialias=True,
+            )
         return x
 
     def _fit_to_vae(self, images: torch.Tensor) -> torch.Tensor:
         if images.shape[1] != self.vae_in_channels:
-            images = (images.expand(-1, self.vae_in_channels, -1, -1) if images.shape[1] == 1
-                      else images.mean(1, keepdim=True))
+            images = (
+                images.expand(-1, self.vae_in_channels, -1, -1)
+                if images.shape[1] == 1
+                else images.mean(1, keepdim=True)
+            )
         if self.decode_size != self.image_size:
-            images = F.interpolate(images, size=(self.decode_size, self.decode_size), mode="bilinear",
-                                   align_corners=False, antialias=True)
+            images = F.interpolate(
+                images,
+                size=(self.decode_size, self.decode_size),
+                mode="bilinear",
+                align_corners=False,
+                antialias=True,
+            )
         return images
 
     # -- initialization from real images ------------------------------------------------------------
@@ -181,7 +200,9 @@ class AutoencoderKLPrior(Prior):
         posterior mode, which is deterministic, so a seeded run stays reproducible."""
         want = (self.image_channels, self.image_size, self.image_size)
         if images.dim() != 4 or tuple(images.shape[1:]) != want:
-            raise ValueError(f"expected images of shape N x {' x '.join(map(str, want))}, got {tuple(images.shape)}")
+            raise ValueError(
+                f"expected images of shape N x {' x '.join(map(str, want))}, got {tuple(images.shape)}"
+            )
         param = next(iter(self.vae.parameters()))
         out = []
         for part in images.split(max(1, int(chunk))):
@@ -191,8 +212,9 @@ class AutoencoderKLPrior(Prior):
         return torch.cat(out)
 
     @torch.no_grad()
-    def init_from_images(self, images: torch.Tensor, labels: torch.Tensor, k: int,
-                         *, chunk: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    def init_from_images(
+        self, images: torch.Tensor, labels: torch.Tensor, k: int, *, chunk: int = 64
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(w, f)`` for real ``images`` (N x C x H x W in ``output_range``), split at layer ``k``.
 
         Latent-diffusion distillation starts from encoded real images: the decoder then
@@ -221,4 +243,3 @@ class AutoencoderKLPrior(Prior):
             "downsampling_factor": self.factor,
             "layers": [list(self.layer_shape(k)) for k in range(self.num_layers)],
         }
-

@@ -49,16 +49,13 @@ class Prior(nn.Module, ABC):
         return torch.randn(labels.shape[0], self.latent_dim, generator=generator).to(labels.device)
 
     @abstractmethod
-    def map_latent(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        ...
+    def map_latent(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor: ...
 
     @abstractmethod
-    def head(self, w: torch.Tensor, k: int) -> torch.Tensor:
-        ...
+    def head(self, w: torch.Tensor, k: int) -> torch.Tensor: ...
 
     @abstractmethod
-    def tail(self, f: torch.Tensor, w: torch.Tensor, k: int) -> torch.Tensor:
-        ...
+    def tail(self, f: torch.Tensor, w: torch.Tensor, k: int) -> torch.Tensor: ...
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         w = self.map_latent(z, labels)

@@ -83,7 +83,9 @@ class ConditionalGenerator(Prior):
         # Stages double 4 -> 8 -> ... until the resolution reaches image_size (at least one stage).
         self._num_stages = max(1, math.ceil(math.log2(self.image_size / 4)))
         self.synth_size = 4 * 2**self._num_stages
-        self._channels = [max(self.base_channels >> k, self.min_channels) for k in range(self._num_stages + 1)]
+        self._channels = [
+            max(self.base_channels >> k, self.min_channels) for k in range(self._num_stages + 1)
+        ]
 
         self.class_embed = nn.Embedding(self.num_classes, self.latent_dim)
         self.mapping = nn.Sequential(
@@ -95,7 +97,8 @@ class ConditionalGenerator(Prior):
         self.to_const = nn.Linear(self.w_dim, self._channels[0] * 16)
         self.const_norm = nn.BatchNorm2d(self._channels[0])
         self.stages = nn.ModuleList(
-            ModulatedStage(self._channels[k], self._channels[k + 1], self.w_dim) for k in range(self._num_stages)
+            ModulatedStage(self._channels[k], self._channels[k + 1], self.w_dim)
+            for k in range(self._num_stages)
         )
         self.to_image = nn.Conv2d(self._channels[-1], self.image_channels, 3, padding=1)
 

@@ -71,23 +71,27 @@ def describe_builtin_priors() -> list[dict[str, Any]]:
     for name in builtin_priors():
         _, record = load_prior(BUILTIN_DIR / f"{name}.safetensors")
         dataset = record.get("dataset")
-        out.append({
-            "name": name,
-            "spec": f"builtin:{name}",
-            "dataset": dataset.get("name") if isinstance(dataset, dict) else dataset,
-            "arch": record.get("arch"),
-            "steps": record.get("steps"),
-            "train_seconds": record.get("train_seconds"),
-            "license": record.get("license"),
-            "sha256": record.get("sha256"),
-        })
+        out.append(
+            {
+                "name": name,
+                "spec": f"builtin:{name}",
+                "dataset": dataset.get("name") if isinstance(dataset, dict) else dataset,
+                "arch": record.get("arch"),
+                "steps": record.get("steps"),
+                "train_seconds": record.get("train_seconds"),
+                "license": record.get("license"),
+                "sha256": record.get("sha256"),
+            }
+        )
     return out
 
 
 @register_source("random")
 def _random(rest: str, req: PriorRequest) -> tuple[Prior, dict[str, Any]]:
     arch = rest or RANDOM_ARCH  # random:sgen -> a random-weight sgen
-    prior = make_random_prior(req.num_classes, req.channels, req.image_size, req.seed, arch=arch).to(req.device)
+    prior = make_random_prior(req.num_classes, req.channels, req.image_size, req.seed, arch=arch).to(
+        req.device
+    )
     return prior, {"source": "random", "arch": arch, "seed": req.seed, "config": prior.config()}
 
 

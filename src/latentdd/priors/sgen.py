@@ -49,8 +49,15 @@ def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 class MappingNetwork(nn.Module):
     """``(z, one-hot c) -> ws [B, num_ws, w_dim]`` with per-class truncation centres ``w_avg``."""
 
-    def __init__(self, z_dim: int, c_dim: int, w_dim: int, num_ws: int, num_layers: int = 2,
-                 lr_multiplier: float = 0.01) -> None:
+    def __init__(
+        self,
+        z_dim: int,
+        c_dim: int,
+        w_dim: int,
+        num_ws: int,
+        num_layers: int = 2,
+        lr_multiplier: float = 0.01,
+    ) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim, self.num_ws = z_dim, c_dim, w_dim, num_ws
         self.lr_multiplier = lr_multiplier  # read by SGenPrior.optimizer_groups
@@ -63,8 +70,14 @@ class MappingNetwork(nn.Module):
         self.net = nn.Sequential(*layers)
         self.register_buffer("w_avg", torch.zeros(max(c_dim, 1), w_dim))
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor, truncation_psi: float = 1.0,
-                truncation_cutoff: int | None = None, update_emas: bool = False) -> torch.Tensor:
+    def forward(
+        self,
+        z: torch.Tensor,
+        c: torch.Tensor,
+        truncation_psi: float = 1.0,
+        truncation_cutoff: int | None = None,
+        update_emas: bool = False,
+    ) -> torch.Tensor:
         x = normalize_2nd_moment(z.float())
         if self.embed is not None:
             x = torch.cat([x, normalize_2nd_moment(self.embed(c.float()))], dim=1)
@@ -97,25 +110,43 @@ class SynthesisLayer(nn.Module):
     ordinary convolution -- cheaper on a CPU than StyleGAN's grouped convolution.
     """
 
-    def __init__(self, w_dim: int, in_channels: int, out_channels: int, resolution: int, *, up: bool,
-                 kernel_size: int = 3, demodulate: bool = True, activation: bool = True,
-                 use_noise: bool = True) -> None:
+    def __init__(
+        self,
+        w_dim: int,
+        in_channels: int,
+        out_channels: int,
+        resolution: int,
+        *,
+        up: bool,
+        kernel_size: int = 3,
+        demodulate: bool = True,
+        activation: bool = True,
+        use_noise: bool = True,
+    ) -> None:
         super().__init__()
         self.up, self.demodulate, self.activation = up, demodulate, activation
         self.padding = kernel_size // 2
         self.affine = nn.Linear(w_dim, in_channels)
         nn.init.normal_(self.affine.weight, std=0.1 / math.sqrt(w_dim))
         nn.init.ones_(self.affine.bias)
-        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size)
-                                   / math.sqrt(in_channels * kernel_size**2))
+        self.weight = nn.Parameter(
+            torch.randn(out_channels, in_channels, kernel_size, kernel_size)
+            / math.sqrt(in_channels * kernel_size**2)
+        )
         self.bias = nn.Parameter(torch.zeros(out_channels))
         self.use_noise = use_noise
         if use_noise:
             self.register_buffer("noise_const", torch.randn(resolution, resolution))
             self.noise_strength = nn.Parameter(torch.zeros([]))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "random", force_fp32: bool = False,
-                update_emas: bool = False) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        noise_mode: str = "random",
+        force_fp32: bool = False,
+        update_emas: bool = False,
+    ) -> torch.Tensor:
         if self.up:
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         styles = self.affine(w)
@@ -125,8 +156,11 @@ class SynthesisLayer(nn.Module):
             d = (styles.square() @ self.weight.square().sum(dim=(2, 3)).t() + 1e-8).rsqrt()
             x = x * d[:, :, None, None]
         if self.use_noise and noise_mode != "none":
-            noise = (torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device) if noise_mode == "random"
-                     else self.noise_const)
+            noise = (
+                torch.randn(x.shape[0], 1, *x.shape[2:], device=x.device)
+                if noise_mode == "random"
+                else self.noise_const
+            )
             x = x + noise * self.noise_strength
         x = x + self.bias[None, :, None, None]
         return F.leaky_relu(x, 0.2) * math.sqrt(2.0) if self.activation else torch.tanh(x)
@@ -135,8 +169,15 @@ class SynthesisLayer(nn.Module):
 class SynthesisNetwork(nn.Module):
     """StyleGAN3/XL layout: ``input``, ``layer_names`` (named layers), ``output_scale``, ``num_ws``."""
 
-    def __init__(self, w_dim: int, img_resolution: int, img_channels: int, channels: list[int],
-                 convs_per_res: int = 1, use_noise: bool = True) -> None:
+    def __init__(
+        self,
+        w_dim: int,
+        img_resolution: int,
+        img_channels: int,
+        channels: list[int],
+        convs_per_res: int = 1,
+        use_noise: bool = True,
+    ) -> None:
         super().__init__()
         self.w_dim, self.img_resolution, self.img_channels = w_dim, img_resolution, img_channels
         self.output_scale = 1.0  # the toRGB layer ends in tanh already
@@ -147,10 +188,26 @@ class SynthesisNetwork(nn.Module):
             res *= 2
             for j in range(convs_per_res):
                 cin = channels[k] if j == 0 else channels[k + 1]
-                self._add(SynthesisLayer(w_dim, cin, channels[k + 1], res, up=j == 0, use_noise=use_noise),
-                          res, channels[k + 1])
-        self._add(SynthesisLayer(w_dim, channels[-1], img_channels, res, up=False, kernel_size=1,
-                                 demodulate=False, activation=False, use_noise=False), res, img_channels)
+                self._add(
+                    SynthesisLayer(w_dim, cin, channels[k + 1], res, up=j == 0, use_noise=use_noise),
+                    res,
+                    channels[k + 1],
+                )
+        self._add(
+            SynthesisLayer(
+                w_dim,
+                channels[-1],
+                img_channels,
+                res,
+                up=False,
+                kernel_size=1,
+                demodulate=False,
+                activation=False,
+                use_noise=False,
+            ),
+            res,
+            img_channels,
+        )
         self.num_ws = 1 + len(self.layer_names)
 
     def _add(self, layer: nn.Module, res: int, channels: int) -> None:
@@ -170,17 +227,30 @@ class SGenNetwork(nn.Module):
     """``G`` with NVlabs' attributes: ``z_dim``, ``c_dim``, ``w_dim``, ``num_ws``, ``img_resolution``,
     ``img_channels``, ``mapping``, ``synthesis``."""
 
-    def __init__(self, z_dim: int, c_dim: int, w_dim: int, img_resolution: int, img_channels: int,
-                 channels: list[int], mapping_layers: int = 2, convs_per_res: int = 1,
-                 use_noise: bool = True) -> None:
+    def __init__(
+        self,
+        z_dim: int,
+        c_dim: int,
+        w_dim: int,
+        img_resolution: int,
+        img_channels: int,
+        channels: list[int],
+        mapping_layers: int = 2,
+        convs_per_res: int = 1,
+        use_noise: bool = True,
+    ) -> None:
         super().__init__()
         self.z_dim, self.c_dim, self.w_dim = z_dim, c_dim, w_dim
         self.img_resolution, self.img_channels = img_resolution, img_channels
-        self.synthesis = SynthesisNetwork(w_dim, img_resolution, img_channels, channels, convs_per_res, use_noise)
+        self.synthesis = SynthesisNetwork(
+            w_dim, img_resolution, img_channels, channels, convs_per_res, use_noise
+        )
         self.num_ws = self.synthesis.num_ws
         self.mapping = MappingNetwork(z_dim, c_dim, w_dim, self.num_ws, mapping_layers)
 
-    def forward(self, z: torch.Tensor, c: torch.Tensor, truncation_psi: float = 1.0, **layer_kwargs: Any) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, c: torch.Tensor, truncation_psi: float = 1.0, **layer_kwargs: Any
+    ) -> torch.Tensor:
         return self.synthesis(self.mapping(z, c, truncation_psi=truncation_psi), **layer_kwargs)
 
 
@@ -208,15 +278,35 @@ class SGenPrior(StyleGANPrior):
             raise ValueError(f"image_size must be at least 4, got {image_size}")
         stages = max(1, math.ceil(math.log2(image_size / 4)))
         channels = [max(int(base_channels) >> k, int(min_channels)) for k in range(stages + 1)]
-        G = SGenNetwork(int(latent_dim), int(num_classes), int(w_dim), 4 * 2**stages, int(image_channels),
-                        channels, int(mapping_layers), int(convs_per_res), bool(use_noise))
-        super().__init__(G, num_classes=int(num_classes), image_size=int(image_size),
-                         image_channels=int(image_channels), truncation_psi=truncation_psi)
+        G = SGenNetwork(
+            int(latent_dim),
+            int(num_classes),
+            int(w_dim),
+            4 * 2**stages,
+            int(image_channels),
+            channels,
+            int(mapping_layers),
+            int(convs_per_res),
+            bool(use_noise),
+        )
+        super().__init__(
+            G,
+            num_classes=int(num_classes),
+            image_size=int(image_size),
+            image_channels=int(image_channels),
+            truncation_psi=truncation_psi,
+        )
         self._arch_config = {
-            "num_classes": int(num_classes), "image_channels": int(image_channels), "image_size": int(image_size),
-            "latent_dim": int(latent_dim), "w_dim": int(w_dim), "base_channels": int(base_channels),
-            "min_channels": int(min_channels), "mapping_layers": int(mapping_layers),
-            "convs_per_res": int(convs_per_res), "use_noise": bool(use_noise),
+            "num_classes": int(num_classes),
+            "image_channels": int(image_channels),
+            "image_size": int(image_size),
+            "latent_dim": int(latent_dim),
+            "w_dim": int(w_dim),
+            "base_channels": int(base_channels),
+            "min_channels": int(min_channels),
+            "mapping_layers": int(mapping_layers),
+            "convs_per_res": int(convs_per_res),
+            "use_noise": bool(use_noise),
             "truncation_psi": float(truncation_psi),
         }
 

@@ -120,7 +120,9 @@ class StyleGANPrior(Prior):
                 raise UserError("class_map given for an unconditional StyleGAN network (c_dim = 0)")
             bad = [c for c in class_map if not 0 <= c < self.c_dim]
             if bad:
-                raise UserError(f"class_map entries {bad} are not classes of the network (0 .. {self.c_dim - 1})")
+                raise UserError(
+                    f"class_map entries {bad} are not classes of the network (0 .. {self.c_dim - 1})"
+                )
         self.class_map = class_map
         if num_classes is None:
             if self.c_dim == 0 and class_map is None:
@@ -129,7 +131,9 @@ class StyleGANPrior(Prior):
         self.num_classes = int(num_classes)
         if class_map is not None and len(class_map) != self.num_classes:
             raise UserError(f"class_map has {len(class_map)} entries for {self.num_classes} classes")
-        self.register_buffer("_class_index", torch.tensor(class_map or [], dtype=torch.long), persistent=False)
+        self.register_buffer(
+            "_class_index", torch.tensor(class_map or [], dtype=torch.long), persistent=False
+        )
         if self.layout == "sg3":
             self._names = list(syn.layer_names)
             self._num_layers = len(self._names)
@@ -149,7 +153,9 @@ class StyleGANPrior(Prior):
             wanted["force_fp32"] = True
         accepted = self._kwargs_cache.get(type(layer))
         if accepted is None:  # inspect each layer class once, not on every call
-            accepted = self._kwargs_cache[type(layer)] = tuple(_accepted_kwargs(layer, dict.fromkeys(wanted, 0)))
+            accepted = self._kwargs_cache[type(layer)] = tuple(
+                _accepted_kwargs(layer, dict.fromkeys(wanted, 0))
+            )
         return {k: wanted[k] for k in accepted if k in wanted}
 
     def _onehot(self, labels: torch.Tensor) -> torch.Tensor:
@@ -172,8 +178,13 @@ class StyleGANPrior(Prior):
         if self.image_channels != x.shape[1]:
             x = x.mean(dim=1, keepdim=True)
         if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
-            x = F.interpolate(x, size=(self.image_size, self.image_size), mode="bilinear", antialias=True,
-                              align_corners=False)
+            x = F.interpolate(
+                x,
+                size=(self.image_size, self.image_size),
+                mode="bilinear",
+                antialias=True,
+                align_corners=False,
+            )
         return x
 
     # -- the Prior interface -------------------------------------------------------------------

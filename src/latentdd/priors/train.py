@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import math
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +31,7 @@ from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
 from ..errors import UserError
-from ..fileio import atomic_write
+from ..fileio import atomic_write, atomic_write_text
 from ..seeding import make_generator, seeded_global_rng
 from . import conditional  # noqa: F401  (registers the built-in architectures)
 from .base import Prior
@@ -73,15 +75,45 @@ def save_sample_grid(prior: Prior, path: str | os.PathLike, per_class: int = 10,
     atomic_write(path, lambda tmp: save_image(images, tmp, nrow=per_class, padding=2, format="png"))
 
 
-def save_progress_grid(ema: Prior, path: str | os.PathLike, seed: int) -> None:
+def save_progress_grid(ema: Prior, path: str | os.PathLike, seed: int) -> Prior:
     """The sample grid of the EMA weights *so far*, so a run of hours can be looked at while it trains.
 
     Calibrates a copy (the EMA's own statistics keep following training) with its own generator,
-    so training draws the same random numbers with or without these grids.
+    so training draws the same random numbers with or without these grids; returns that copy.
     """
     snapshot = copy.deepcopy(ema)
     snapshot.calibrate(make_generator(seed + 1))
     save_sample_grid(snapshot, path, seed=seed)
+    return snapshot.eval()
+
+
+#: ``monitor(step, frozen_prior_snapshot) -> scores``: called every ``grid_every`` steps
+Monitor = Callable[[int, Prior], dict[str, Any]]
+
+
+def scores_path(out: str | os.PathLike) -> Path:
+    return Path(out).with_suffix(".scores.jsonl")
+
+
+def log_scores(out: str | os.PathLike | None, step: int, scores: dict[str, Any]) -> None:
+    """Append one line of periodic prior scores beside the prior file (and say it on the console)."""
+    line = json.dumps({"step": step, **scores}, sort_keys=True)
+    tqdm.write(f"step {step}: " + ", ".join(f"{k} {v:.3g}" for k, v in summary_of(scores).items()))
+    if out is not None:
+        path = scores_path(out)
+        previous = path.read_text() if path.is_file() else ""
+        atomic_write_text(path, previous + line + "\n")
+
+
+def summary_of(scores: dict[str, Any]) -> dict[str, float]:
+    """The headline numbers of a score record (what the progress log prints)."""
+    out = {
+        "frechet": scores.get("frechet_distance"),
+        "diversity_ratio": (scores.get("diversity") or {}).get("ratio"),
+        "saturated": (scores.get("saturation") or {}).get("generated"),
+        "cas_ratio": (scores.get("cas") or {}).get("ratio"),
+    }
+    return {k: float(v) for k, v in out.items() if v is not None}
 
 
 def real_batch(
@@ -131,6 +163,7 @@ def train_prior(
     arch: str = "cgen",
     disc_channels: int = 64,
     spectral_norm: bool = False,
+    monitor: Monitor | None = None,
     **arch_kwargs: Any,
 ) -> tuple[Prior, dict[str, Any]]:
     """Train a class-conditional prior on ``train``; return the frozen prior and its record.
@@ -139,6 +172,7 @@ def train_prior(
     counts generator updates of ``batch_size`` images.  ``image_size`` defaults to the data's size; real
     images are resized to it.  ``arch_kwargs`` go to the generator (``latent_dim``,
     ``base_channels``, ...; defaults :data:`DEFAULT_ARCH`).  All randomness flows from ``seed``.
+    ``monitor`` scores a frozen snapshot every ``grid_every`` steps (:func:`log_scores`).
     """
     device = torch.device(device)
     n = len(train)
@@ -214,7 +248,9 @@ def train_prior(
         if ckpt is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == total):
             save_training_state(ckpt, settings, step + 1, time.perf_counter() - t0, losses, parts, rng)
         if out is not None and (step + 1) % grid_every == 0 and step + 1 < total:
-            save_progress_grid(ema, grid_path(out), seed)
+            snapshot = save_progress_grid(ema, grid_path(out), seed)
+            if monitor is not None:
+                log_scores(out, step + 1, monitor(step + 1, snapshot))
     bar.close()
     seconds = time.perf_counter() - t0
 

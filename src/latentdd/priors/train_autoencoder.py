@@ -30,7 +30,16 @@ from ..fileio import atomic_write
 from ..seeding import make_generator, seeded_global_rng
 from .io import save_prior
 from .kl_autoencoder import ARCH, KLAutoencoderPrior
-from .train import checkpoint_path, dataset_fingerprint, ema_update, grid_path, real_batch, save_sample_grid
+from .train import (
+    Monitor,
+    checkpoint_path,
+    dataset_fingerprint,
+    ema_update,
+    grid_path,
+    log_scores,
+    real_batch,
+    save_sample_grid,
+)
 from .train import total_steps as count_steps
 from .training_state import resume_training_state, save_training_state
 
@@ -99,6 +108,7 @@ def train_autoencoder(
     progress: bool = True,
     image_size: int | None = None,
     arch: str = ARCH,
+    monitor: Monitor | None = None,
     **arch_kwargs: Any,
 ) -> tuple[KLAutoencoderPrior, dict[str, Any]]:
     """Train a :class:`KLAutoencoderPrior` on ``train``; return the frozen prior and its record.
@@ -158,6 +168,10 @@ def train_autoencoder(
             save_training_state(ckpt, settings, step + 1, time.perf_counter() - t0, losses, parts, rng)
         if out is not None and (step + 1) % grid_every == 0 and step + 1 < total:
             _save_reconstructions(ema, shown, grid_path(out))
+            if monitor is not None:
+                snapshot = copy.deepcopy(ema).eval()
+                finish_autoencoder(snapshot, train, size, seed)
+                log_scores(out, step + 1, monitor(step + 1, snapshot))
     bar.close()
     seconds = time.perf_counter() - t0
 

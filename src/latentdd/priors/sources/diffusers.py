@@ -22,8 +22,10 @@ from ..autoencoder import ARCH, AutoencoderKLPrior, require_diffusers
 from ..base import Prior
 from ..resolve import PriorRequest, file_record, register_source
 
-USAGE = "use --prior diffusers:HUB_ID or diffusers:path/to/folder (made by save_pretrained), e.g. " \
-        "diffusers:stabilityai/sd-vae-ft-mse"
+USAGE = (
+    "use --prior diffusers:HUB_ID or diffusers:path/to/folder (made by save_pretrained), e.g. "
+    "diffusers:stabilityai/sd-vae-ft-mse"
+)
 
 #: ``?key=value`` arguments passed on to ``from_pretrained``
 ARGS = ("subfolder", "revision", "variant")
@@ -39,23 +41,31 @@ def parse_diffusers_spec(rest: str) -> tuple[str, dict[str, str]]:
     try:
         args = dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
     except ValueError as e:
-        raise UserError(f"cannot parse the arguments of prior spec 'diffusers:{rest}' ({e}); "
-                        f"write them as ?{'=...&'.join(ARGS)}=...") from e
+        raise UserError(
+            f"cannot parse the arguments of prior spec 'diffusers:{rest}' ({e}); "
+            f"write them as ?{'=...&'.join(ARGS)}=..."
+        ) from e
     unknown = sorted(set(args) - set(ARGS))
     if unknown:
-        raise UserError(f"prior spec 'diffusers:{rest}' has unknown argument(s) {', '.join(unknown)}; "
-                        f"known: {', '.join(ARGS)}")
+        raise UserError(
+            f"prior spec 'diffusers:{rest}' has unknown argument(s) {', '.join(unknown)}; "
+            f"known: {', '.join(ARGS)}"
+        )
     return target, args
 
 
 def _looks_like_path(target: str) -> bool:
     """Hub ids are ``name`` or ``org/name``; anything else that is not a folder is a bad path."""
-    return target.startswith((".", "/", "~", "\\")) or target.count("/") > 1 or "\\" in target or ":" in target
+    return (
+        target.startswith((".", "/", "~", "\\")) or target.count("/") > 1 or "\\" in target or ":" in target
+    )
 
 
 def local_files(folder: Path) -> list[dict[str, Any]]:
     """sha256 of the weights and config a local folder holds (what ``from_pretrained`` reads)."""
-    files = sorted(p for p in folder.iterdir() if p.is_file() and (p.suffix in WEIGHT_SUFFIXES or p.suffix == ".json"))
+    files = sorted(
+        p for p in folder.iterdir() if p.is_file() and (p.suffix in WEIGHT_SUFFIXES or p.suffix == ".json")
+    )
     return [file_record(p) for p in files]
 
 
@@ -78,9 +88,12 @@ def load_diffusers_prior(rest: str, req: PriorRequest) -> tuple[Prior, dict[str,
     try:
         vae = AutoencoderKL.from_pretrained(str(local) if is_local else target, **kwargs)
     except (OSError, ValueError, RuntimeError, KeyError, TypeError) as e:
-        where = (f"folder {target}" if is_local else
-                 f"{target!r} from the Hugging Face Hub (no network, a wrong id, or a pipeline that needs "
-                 "?subfolder=vae?)")
+        where = (
+            f"folder {target}"
+            if is_local
+            else f"{target!r} from the Hugging Face Hub (no network, a wrong id, or a pipeline that needs "
+            "?subfolder=vae?)"
+        )
         raise UserError(f"could not load an AutoencoderKL from {where}: {_one_line(e)}; {USAGE}") from e
     if not isinstance(vae, AutoencoderKL):
         raise UserError(f"{target} holds a {type(vae).__name__}, not an AutoencoderKL; {USAGE}")

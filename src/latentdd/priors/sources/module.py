@@ -78,14 +78,19 @@ def _call_factory(factory: Any, kwargs: dict[str, Any], req: PriorRequest, where
     except (TypeError, ValueError):
         params = {}
     accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    for name, value in (("num_classes", req.num_classes), ("image_channels", req.channels),
-                        ("image_size", req.image_size)):
+    for name, value in (
+        ("num_classes", req.num_classes),
+        ("image_channels", req.channels),
+        ("image_size", req.image_size),
+    ):
         if (name in params or accepts_any) and name not in kwargs:
             kwargs[name] = value
     try:
         return factory(**kwargs)
     except TypeError as e:
-        raise UserError(f"calling {where} failed: {e}; check the ?key=value arguments of the prior spec") from e
+        raise UserError(
+            f"calling {where} failed: {e}; check the ?key=value arguments of the prior spec"
+        ) from e
 
 
 @register_source("module")
@@ -100,7 +105,12 @@ def load_module_prior(rest: str, req: PriorRequest) -> tuple[Prior, dict[str, An
     if not isinstance(made, nn.Module):
         raise UserError(f"{where} returned {type(made).__name__}, not a torch.nn.Module")
     prior = as_prior(made, where).to(req.device).eval().requires_grad_(False)
-    record: dict[str, Any] = {"source": f"module:{rest}", "arch": prior.arch, "factory": where, "kwargs": kwargs}
+    record: dict[str, Any] = {
+        "source": f"module:{rest}",
+        "arch": prior.arch,
+        "factory": where,
+        "kwargs": kwargs,
+    }
     origin = target if target.endswith(".py") else getattr(module, "__file__", None)
     if origin and Path(origin).is_file():
         record["module_file"] = file_record(origin)

@@ -63,14 +63,17 @@ def load_network_pickle(path: Path) -> Any:
         with open(path, "rb") as f:
             return pickle.load(f)  # noqa: S301  (documented: pickles run code; only trusted files)
     except ModuleNotFoundError as e:
-        raise UserError(f"StyleGAN pickle {path} needs the Python module {e.name!r}, which is not importable; "
-                        f"{FIX}") from e
+        raise UserError(
+            f"StyleGAN pickle {path} needs the Python module {e.name!r}, which is not importable; {FIX}"
+        ) from e
     except AttributeError as e:  # "Can't get attribute 'X' on <module 'm' ...>": code of another version
         detail = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UserError(f"StyleGAN pickle {path} names code that is missing ({detail}); {FIX}") from e
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError) as e:
-        raise UserError(f"{path} is not a readable network pickle ({type(e).__name__}: {e}); "
-                        "pass a StyleGAN2/3 or StyleGAN-XL network .pkl") from e
+        raise UserError(
+            f"{path} is not a readable network pickle ({type(e).__name__}: {e}); "
+            "pass a StyleGAN2/3 or StyleGAN-XL network .pkl"
+        ) from e
 
 
 def generator_of(data: Any, path: Path) -> nn.Module:
@@ -89,7 +92,9 @@ def load_stylegan_prior(rest: str, req: PriorRequest) -> tuple[Prior, dict[str, 
     c_dim = int(getattr(G, "c_dim", 0))
     class_map = kwargs.get("classes")
     if class_map is not None and not isinstance(class_map, list):
-        raise UserError(f"classes={class_map!r} must be a list of the network's class indices, e.g. classes=[1,7]")
+        raise UserError(
+            f"classes={class_map!r} must be a list of the network's class indices, e.g. classes=[1,7]"
+        )
     if c_dim > 0 and class_map is None and c_dim != req.num_classes:
         raise UserError(
             f"{path} is conditioned on {c_dim} classes and the dataset has {req.num_classes}; name the "

@@ -1,0 +1,183 @@
+"""The in-project autoencoder prior and the prior scores (``latentdd prior score``)."""
+
+import json
+
+import pytest
+import torch
+
+from latentdd.cli.main import main
+from latentdd.data.dataset import DatasetSplits, ImageDataset
+from latentdd.errors import UserError
+from latentdd.evaluate.prior_score import (
+    ScoreSettings,
+    class_diversity,
+    format_scores,
+    frechet_distance,
+    saturated_fraction,
+    score_prior,
+)
+from latentdd.priors import load_prior
+from latentdd.priors.kl_autoencoder import KLAutoencoderPrior, default_channels
+from latentdd.priors.train import checkpoint_path, grid_path, scores_path
+from latentdd.priors.train_autoencoder import train_autoencoder
+from latentdd.priors.trainers import TRAINERS
+from latentdd.seeding import make_generator
+from latentdd.synth.latent import LatentSet
+
+TINY_AE = dict(block_out_channels=(8, 16), norm_num_groups=4, latent_channels=2)
+TRAIN = dict(batch_size=8, checkpoint_every=2, progress=False, seed=1, **TINY_AE)
+
+
+def toy(classes=3, n=12, size=8, channels=3, seed=0, noise=0.1):
+    """Classes that differ in how bright their left half is."""
+    g = make_generator(seed)
+    labels = torch.arange(classes).repeat_interleave(n)
+    x01 = 0.2 + noise * torch.rand(labels.numel(), channels, size, size, generator=g)
+    for c in range(classes):
+        x01[labels == c, :, :, : size // 2] += 0.2 * c
+    return ImageDataset(
+        (x01 - 0.4) / 0.2,
+        labels,
+        [f"c{i}" for i in range(classes)],
+        (0.4,) * channels,
+        (0.2,) * channels,
+        "toy",
+    )
+
+
+def toy_splits():
+    return DatasetSplits(toy(), toy(seed=1, n=6), "toy", "test")
+
+
+# -- the scores themselves --------------------------------------------------------------------------
+
+
+def test_frechet_distance_is_zero_for_the_same_set_and_the_squared_shift_for_a_moved_one():
+    a = torch.randn(400, 5, generator=make_generator(0), dtype=torch.float64)
+    assert abs(frechet_distance(a, a)) < 1e-6
+    shift = torch.tensor([3.0, 0, 0, 4.0, 0], dtype=torch.float64)
+    assert frechet_distance(a, a + shift) == pytest.approx(25.0, abs=1e-6)  # same covariance: |shift|^2
+    assert frechet_distance(a, 2 * a) > 1.0  # a wider spread is farther away
+
+
+def test_diversity_and_saturation_measure_what_they_say():
+    labels = torch.tensor([0, 0, 1, 1])
+    features = torch.tensor([[0.0, 0.0], [3.0, 4.0], [1.0, 1.0], [1.0, 1.0]])
+    assert class_diversity(features, labels) == pytest.approx(2.5)  # class 0: 5, class 1 (collapsed): 0
+    images = torch.tensor([0.0, 0.01, 0.5, 0.99, 1.0, 0.3, 0.021, 0.97])
+    assert saturated_fraction(images) == pytest.approx(4 / 8)
+
+
+# -- the autoencoder prior ------------------------------------------------------------------------
+
+
+def test_default_autoencoder_keeps_an_8px_latent_as_resolution_grows():
+    assert default_channels(32) == (32, 64, 128)
+    assert default_channels(28) == (32, 64, 128)
+    assert len(default_channels(64)) == 4 and len(default_channels(128)) == 5
+    prior = KLAutoencoderPrior(10, 3, 64, norm_num_groups=16)
+    assert prior.layer_shape(0) == (4, 8, 8)
+
+
+def test_tiny_autoencoder_trains_resumes_saves_and_reloads(tmp_path):
+    data = toy()
+    straight, rec = train_autoencoder(data, steps=4, out=str(tmp_path / "a" / "ae.safetensors"), **TRAIN)
+    assert rec["arch"] == "ae" and rec["steps"] == 4
+    assert rec["latent"]["scaling_factor"] == pytest.approx(1 / rec["latent"]["latent_std"])
+    out = tmp_path / "b" / "ae.safetensors"
+    train_autoencoder(data, steps=2, out=str(out), **TRAIN)
+    assert torch.load(checkpoint_path(out), weights_only=True)["step"] == 2
+    resumed, _ = train_autoencoder(data, steps=4, out=str(out), **TRAIN)  # continues from step 2
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b), name
+    loaded, saved = load_prior(out)
+    z = torch.randn(6, loaded.latent_dim, generator=make_generator(0))
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    assert torch.equal(loaded(z, y), resumed(z, y)) and saved["steps"] == 4
+    assert grid_path(out).is_file() and grid_path(out).with_suffix(".recon.png").is_file()
+    with pytest.raises(UserError, match="different settings"):
+        train_autoencoder(data, steps=4, out=str(out), **{**TRAIN, "kl_weight": 1.0})
+
+
+def test_autoencoder_learns_to_reconstruct_and_class_samples_follow_the_class():
+    data = toy(n=24, noise=0.02)
+    prior, rec = train_autoencoder(data, steps=150, **{**TRAIN, "lr": 3e-3, "ema_decay": 0.9})
+    x = data.denormalize(data.images) * 2 - 1
+    z = prior.encode(x)
+    recon = prior.tail(z, z.reshape(z.shape[0], 1, -1), 0)
+    assert (recon - x).abs().mean() < 0.5 * (x - x.mean()).abs().mean()  # far better than the mean image
+    # class means decode to images whose brightness orders like the classes'
+    y = torch.arange(3)
+    means = prior(torch.zeros(3, prior.latent_dim), y).mean(dim=(1, 2, 3))
+    assert means[0] < means[1] < means[2]
+
+
+def test_latent_set_starts_from_encoded_real_images_at_every_layer():
+    data = toy()
+    prior, _ = train_autoencoder(data, steps=2, **TRAIN)
+    images = data.images[:3]
+    labels = data.labels[:3]
+    x = data.denormalize(images) * 2 - 1
+    z = prior.encode(x)
+    want = data.normalize((prior.tail(z, z.reshape(3, 1, -1), 0) + 1) / 2)
+    for k in range(prior.num_layers):
+        synset = LatentSet(prior, k, labels, 3, data.mean, data.std, make_generator(0), init_images=images)
+        assert torch.allclose(synset.decode(), want, atol=1e-4), k
+
+
+def test_trainer_registry_maps_architectures_to_their_trainers():
+    assert TRAINERS.get("ae") is train_autoencoder
+    with pytest.raises(UserError, match="choose one of"):
+        TRAINERS.get("vqgan")
+
+
+# -- scoring a prior --------------------------------------------------------------------------------
+
+FAST = ScoreSettings(
+    cas_per_class=2,
+    cas_runs=1,
+    cas_epochs=2,
+    feature_per_class=5,
+    embedder_per_class=6,
+    embedder_epochs=2,
+    embedder_width=8,
+)
+
+
+def test_score_prior_reports_every_figure_and_sees_a_collapsed_prior():
+    splits = toy_splits()
+    prior, _ = train_autoencoder(splits.train, steps=3, **TRAIN)
+    scores = score_prior(prior, splits, FAST)
+    assert set(scores) >= {"cas", "frechet_distance", "diversity", "saturation", "embedder_test_accuracy"}
+    assert scores["cas"]["per_class"] == 2 and scores["diversity"]["ratio"] > 0
+    assert json.loads(json.dumps(scores)) == scores
+    assert "CAS (2/class)" in format_scores(scores)
+
+    prior.class_std.zero_()  # every sample of a class is the same image: mode collapse
+    collapsed = score_prior(prior, splits, FAST, cas=False)
+    assert collapsed["diversity"]["generated"] == pytest.approx(0.0, abs=1e-6) and "cas" not in collapsed
+
+
+def test_monitor_logs_scores_beside_the_prior_while_training(tmp_path):
+    data = toy()
+    seen = []
+    out = tmp_path / "ae.safetensors"
+    train_autoencoder(
+        data,
+        steps=4,
+        out=str(out),
+        grid_every=2,
+        monitor=lambda step, p: seen.append(step) or {"frechet_distance": float(step)},
+        **TRAIN,
+    )
+    assert seen == [2]  # every grid_every steps before the last
+    lines = [json.loads(s) for s in scores_path(out).read_text().splitlines()]
+    assert lines == [{"step": 2, "frechet_distance": 2.0}]
+
+
+def test_cli_prior_score_rejects_bad_counts_in_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prior", "score", "random", "--dataset", "embedded", "--cas-runs", "0"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--cas-runs must be at least 1" in err
+    assert len(err.strip().splitlines()) == 1
