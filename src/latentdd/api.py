@@ -55,7 +55,9 @@ def _locate(target: str | Path) -> tuple[SavedSynset, RunDir | None, DistillConf
         run = RunDir.existing(p)
         synset_path = run.file(RunDir.SYNSET)
         if not synset_path.is_file():
-            raise UserError(f"run {str(p)!r} has no synthetic set yet; finish it with `latentdd distill --resume {p}`")
+            raise UserError(
+                f"run {str(p)!r} has no synthetic set yet; finish it with `latentdd distill --resume {p}`"
+            )
         return load_synset(synset_path), run, run.config(), run.file(RunDir.METRICS)
     if not p.exists():
         raise UserError(f"{str(p)!r} does not exist; pass a run folder or a synset.safetensors file")
@@ -98,9 +100,23 @@ def evaluate(
     if jobs < 1:
         raise UserError(f"--jobs must be at least 1, got {jobs}")
     if jobs > 1:
-        return evaluate_in_processes(target, jobs, dict(
-            protocol=protocol, models=models, runs=runs, epochs=epochs, baseline=baseline, data_dir=data_dir,
-            seed=seed, device=device, progress=progress, fresh=fresh, wait_for_others=wait_for_others))
+        return evaluate_in_processes(
+            target,
+            jobs,
+            dict(
+                protocol=protocol,
+                models=models,
+                runs=runs,
+                epochs=epochs,
+                baseline=baseline,
+                data_dir=data_dir,
+                seed=seed,
+                device=device,
+                progress=progress,
+                fresh=fresh,
+                wait_for_others=wait_for_others,
+            ),
+        )
     saved, run, cfg, metrics_path = _locate(target)
     meta = saved.meta
     overrides: dict[str, Any] = {}
@@ -114,10 +130,16 @@ def evaluate(
         baseline = cfg.eval_baseline if cfg else True
     dataset = meta.get("dataset")
     if not dataset:
-        raise UserError(f"{target} does not say which dataset it was distilled from; it was not made by latentdd")
-    splits = load_dataset(dataset, data_dir or (cfg.data_dir if cfg else None), image_size=saved.images.shape[-1])
+        raise UserError(
+            f"{target} does not say which dataset it was distilled from; it was not made by latentdd"
+        )
+    splits = load_dataset(
+        dataset, data_dir or (cfg.data_dir if cfg else None), image_size=saved.images.shape[-1]
+    )
     if list(splits.test.classes) != list(saved.classes):
-        raise UserError(f"the synthetic set's classes differ from the dataset {dataset!r} found; check --data-dir")
+        raise UserError(
+            f"the synthetic set's classes differ from the dataset {dataset!r} found; check --data-dir"
+        )
     images, splits = whiten_for_evaluation(saved.tensors, saved.images, splits)  # MTT --zca sets only
     dev = resolve_device(device or (cfg.device if cfg else "auto"))
     first_seed = seed if seed is not None else (cfg.seed if cfg else 0)
@@ -126,8 +148,15 @@ def evaluate(
     cache_root = metrics_path.with_name(metrics_path.name.removesuffix("metrics.json") + RunCache.FOLDER)
     if fresh and cache_root.is_dir():
         shutil.rmtree(cache_root)
-    common = dict(models=proto.models, protocol=proto, seed=first_seed, dsa=dsa, device=dev, progress=progress,
-                  wait_for_others=wait_for_others)
+    common = dict(
+        models=proto.models,
+        protocol=proto,
+        seed=first_seed,
+        dsa=dsa,
+        device=dev,
+        progress=progress,
+        wait_for_others=wait_for_others,
+    )
     base = None
     in_progress = 0  # networks other processes hold (wait_for_others=False): try the rest first
     if baseline:  # the same networks for every run of this dataset and IPC: shared through the user cache
@@ -138,17 +167,30 @@ def evaluate(
             in_progress += busy.count
     learned = saved.tensors.get("learned_lr")  # MTT; used only under a protocol that asks for it
     try:
-        metrics = evaluate_synset(images.to(dev), saved.labels.to(dev), splits.test, baseline=base,
-                                  cache=RunCache(cache_root), distill_model=meta.get("model", "convnet"),
-                                  lr=float(learned.reshape(-1)[0]) if learned is not None else None, **common)
+        metrics = evaluate_synset(
+            images.to(dev),
+            saved.labels.to(dev),
+            splits.test,
+            baseline=base,
+            cache=RunCache(cache_root),
+            distill_model=meta.get("model", "convnet"),
+            lr=float(learned.reshape(-1)[0]) if learned is not None else None,
+            **common,
+        )
     except NetworksInProgress as busy:
         in_progress += busy.count
     if in_progress:
         raise NetworksInProgress(in_progress, cache_root)
-    metrics.update({
-        "dataset": dataset, "ipc": saved.ipc, "method": meta.get("method"), "space": meta.get("space"),
-        "layer": meta.get("layer"), "distill_model": meta.get("model", "convnet"),
-    })
+    metrics.update(
+        {
+            "dataset": dataset,
+            "ipc": saved.ipc,
+            "method": meta.get("method"),
+            "space": meta.get("space"),
+            "layer": meta.get("layer"),
+            "distill_model": meta.get("model", "convnet"),
+        }
+    )
     atomic_write_json(metrics_path, metrics)
     return metrics
 
@@ -171,6 +213,7 @@ def train_prior(
     progress: bool = True,
     arch: str = "cgen",
     score: bool = True,
+    **recipe: Any,
 ) -> Path:
     """Train a built-in prior on ``dataset`` and write a prior file: ``arch`` is ``cgen`` (conditional
     GAN), the StyleGAN-style ``sgen``, or ``ae`` (KL autoencoder; latents start from encoded images)."""
@@ -178,9 +221,15 @@ def train_prior(
     from .priors.trainers import TRAINERS
 
     _train = TRAINERS.get(arch)
+    recipe = {k: v for k, v in recipe.items() if v is not None}
+    if arch == "ae" and recipe:
+        raise UserError(
+            f"{', '.join('--' + k.replace('_', '-') for k in recipe)} is for GAN priors "
+            "(--arch cgen or sgen), not the autoencoder"
+        )
 
     splits = load_dataset(dataset, data_dir, image_size=image_size)
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = dict(recipe)
     if epochs is not None:
         kwargs["epochs"] = epochs
     if steps is not None:
@@ -188,26 +237,40 @@ def train_prior(
     dev = resolve_device(device)
     if score:  # periodic scores without CAS (seconds), the final ones with it (minutes)
         kwargs["monitor"] = lambda step, snapshot: score_prior_on(snapshot, splits, device=dev, cas=False)
-    prior, record = _train(splits.train, seed=seed, device=str(dev), out=str(out),
-                           progress=progress, arch=arch, **kwargs)
+    prior, record = _train(
+        splits.train, seed=seed, device=str(dev), out=str(out), progress=progress, arch=arch, **kwargs
+    )
     if score:
         record["scores"] = score_prior_on(prior, splits, device=dev, cas=True)
-    record.update({
-        "dataset": {"name": dataset, "source": splits.source, "sha256": splits.info.get("sha256"),
-                    "n_train": len(splits.train)},
-        "source": " ".join(
-            ["latentdd prior train", f"--arch {arch}", f"--dataset {dataset}", f"--seed {seed}"]
-            + ([f"--steps {steps}"] if steps is not None else [])
-            + ([f"--epochs {epochs}"] if epochs is not None else [])
-            + ([f"--image-size {image_size}"] if image_size is not None else [])
-        ),
-        "license": license_text or "not declared",
-    })
+    record.update(
+        {
+            "dataset": {
+                "name": dataset,
+                "source": splits.source,
+                "sha256": splits.info.get("sha256"),
+                "n_train": len(splits.train),
+            },
+            "source": " ".join(
+                ["latentdd prior train", f"--arch {arch}", f"--dataset {dataset}", f"--seed {seed}"]
+                + ([f"--steps {steps}"] if steps is not None else [])
+                + ([f"--epochs {epochs}"] if epochs is not None else [])
+                + ([f"--image-size {image_size}"] if image_size is not None else [])
+                + [
+                    f"--{k.replace('_', '-')} {v}" if not isinstance(v, bool) else f"--{k.replace('_', '-')}"
+                    for k, v in recipe.items()
+                    if v is not False
+                ]
+            ),
+            "license": license_text or "not declared",
+        }
+    )
     save_prior(prior.to(torch.device("cpu")), out, record)
     return Path(out)
 
 
-def score_prior_on(prior: Any, splits: Any, *, device: Any = "cpu", cas: bool = True, **settings: Any) -> dict:
+def score_prior_on(
+    prior: Any, splits: Any, *, device: Any = "cpu", cas: bool = True, **settings: Any
+) -> dict:
     """Scores of a loaded prior against loaded data (see :mod:`latentdd.evaluate.prior_score`)."""
     from .evaluate.prior_score import ScoreSettings, score_prior
 
@@ -232,8 +295,14 @@ def score_prior(
     splits = load_dataset(dataset, data_dir)
     dev = resolve_device(device)
     train = splits.train
-    prior, record = resolve_prior(spec, num_classes=train.num_classes, channels=train.channels,
-                                  image_size=train.image_size[0], seed=int(settings.get("seed", 0)), device=dev)
+    prior, record = resolve_prior(
+        spec,
+        num_classes=train.num_classes,
+        channels=train.channels,
+        image_size=train.image_size[0],
+        seed=int(settings.get("seed", 0)),
+        device=dev,
+    )
     scores = score_prior_on(prior, splits, device=dev, cas=cas, **settings)
     scores.update(prior=record.get("path", spec), prior_sha256=record.get("sha256"), dataset=dataset)
     if out is not None:

@@ -49,7 +49,9 @@ def can_compile(device: torch.device) -> bool:
     return device.type == "cuda"
 
 
-def choose_embed(mode: str, iterations: int, device: torch.device) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
+def choose_embed(
+    mode: str, iterations: int, device: torch.device
+) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
     """``mode`` is ``on``, ``off`` or ``auto`` (on for runs of at least AUTO_MIN_ITERATIONS)."""
     mode = str(mode).lower()
     if mode not in ("auto", "on", "off", "true", "false"):
@@ -59,6 +61,8 @@ def choose_embed(mode: str, iterations: int, device: torch.device) -> Callable[[
     if mode == "auto" and (iterations < AUTO_MIN_ITERATIONS or not can_compile(device)):
         return eager_embed
     if not can_compile(device):
-        raise UserError(f"--compile on needs a C compiler (cc/gcc) for {device.type}; install one or use --compile off")
+        raise UserError(
+            f"--compile on needs a C compiler (cc/gcc) for {device.type}; install one or use --compile off"
+        )
     log.info("compiling the embedding pass with torch.compile (first run takes about a minute)")
     return compiled_embed()

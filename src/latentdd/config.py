@@ -174,9 +174,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def build_config(
-    cli: dict[str, Any] | None = None, config_file: str | Path | None = None
-) -> DistillConfig:
+def build_config(cli: dict[str, Any] | None = None, config_file: str | Path | None = None) -> DistillConfig:
     """Defaults -> method preset -> YAML file -> CLI flags (``None`` CLI values are ignored)."""
     cli = {k.replace("-", "_"): v for k, v in (cli or {}).items() if v is not None}
     file_values = {k.replace("-", "_"): v for k, v in load_yaml(config_file).items()} if config_file else {}
@@ -214,7 +212,9 @@ def validate(cfg: DistillConfig) -> None:
     if cfg.init not in ("real", "noise"):
         raise UserError(f"--init must be 'real' or 'noise', got {cfg.init!r}")
     if cfg.space == "latent" and not cfg.prior:
-        raise UserError("--space latent needs a generator: pass --prior FILE (from `latentdd prior train`) or --prior random")
+        raise UserError(
+            "--space latent needs a generator: pass --prior FILE (from `latentdd prior train`) or --prior random"
+        )
     if isinstance(cfg.layer, str):
         if cfg.layer.lower() != "auto":
             raise UserError(f"--layer must be a layer index (0, 1, ...) or 'auto', got {cfg.layer!r}")

@@ -22,8 +22,16 @@ from .paths import user_cache_dir
 DEMO_PRIOR_STEPS = 300
 DEMO_ITERATIONS = 150
 DEMO_SETTINGS: dict[str, Any] = {
-    "dataset": "embedded", "method": "dm", "ipc": 10, "iterations": DEMO_ITERATIONS, "batch_real": 32,
-    "preset": "cpu-small", "eval_protocol": "quick", "eval_epochs": 50, "layer": 1, "checkpoint_every": 50,
+    "dataset": "embedded",
+    "method": "dm",
+    "ipc": 10,
+    "iterations": DEMO_ITERATIONS,
+    "batch_real": 32,
+    "preset": "cpu-small",
+    "eval_protocol": "quick",
+    "eval_epochs": 50,
+    "layer": 1,
+    "checkpoint_every": 50,
     "compile": "off",  # compiling costs about a minute: more than it saves on a run this short
 }
 
@@ -38,8 +46,16 @@ def demo_prior(device: str, progress: bool) -> Path:
     path = cache_dir() / "priors" / f"embedded-cgen-{DEMO_PRIOR_STEPS}steps-{size or 'native'}px.safetensors"
     if not path.is_file():
         print(f"training the demo prior (once; cached at {path}) ...")
-        api.train_prior("embedded", path, steps=DEMO_PRIOR_STEPS, seed=0, device=device, image_size=size,
-                        license_text="MIT (trained on Fashion-MNIST, MIT-licensed)", progress=progress)
+        api.train_prior(
+            "embedded",
+            path,
+            steps=DEMO_PRIOR_STEPS,
+            seed=0,
+            device=device,
+            image_size=size,
+            license_text="MIT (trained on Fashion-MNIST, MIT-licensed)",
+            progress=progress,
+        )
     return path
 
 
@@ -79,10 +95,13 @@ def run_demo(out: str | Path, *, device: str = "auto", progress: bool = True) ->
             api.distill(build_config(settings), progress=progress)
         metrics_file = run_dir / RunDir.METRICS
         results[space] = (
-            RunDir(run_dir).read_json(RunDir.METRICS) if metrics_file.is_file()
+            RunDir(run_dir).read_json(RunDir.METRICS)
+            if metrics_file.is_file()
             else api.evaluate(run_dir, progress=progress)
         )
     table = side_by_side(results)
     grids = "\n".join(f"  {out / f'dm-{s}' / RunDir.GRID}" for s in results)
-    return (f"DM, IPC 10, embedded Fashion-MNIST subset; test accuracy % ({results['pixel']['protocol']} "
-            f"protocol, {len(results['pixel']['seeds'])} run(s))\n{table}\n\nimage grids:\n{grids}")
+    return (
+        f"DM, IPC 10, embedded Fashion-MNIST subset; test accuracy % ({results['pixel']['protocol']} "
+        f"protocol, {len(results['pixel']['seeds'])} run(s))\n{table}\n\nimage grids:\n{grids}"
+    )

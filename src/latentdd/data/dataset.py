@@ -58,7 +58,9 @@ class ImageDataset:
     def class_counts(self) -> list[int]:
         return [int(ix.numel()) for ix in self.indices_by_class()]
 
-    def sample_per_class(self, n: int, generator: torch.Generator, replace_if_short: bool = True) -> torch.Tensor:
+    def sample_per_class(
+        self, n: int, generator: torch.Generator, replace_if_short: bool = True
+    ) -> torch.Tensor:
         """Indices of ``n`` images of each class, class-major (class 0's n, then class 1's, ...).
 
         A class with fewer than ``n`` images is sampled with replacement when

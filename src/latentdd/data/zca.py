@@ -70,7 +70,7 @@ class ZCA:
         return int(self.mean.numel())
 
     def to(self, device: torch.device | str) -> ZCA:
-        move = (lambda t: None if t is None else t.to(device))  # noqa: E731
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
         return ZCA(self.mean.to(device), self.transform.to(device), move(self.inverse), self.eps)
 
     def apply(self, x: torch.Tensor) -> torch.Tensor:
@@ -130,12 +130,16 @@ class ZCA:
     @classmethod
     def load(cls, path: str | Path) -> ZCA:
         p = Path(path)
-        tensors, metadata = read_safetensors(p, f"{str(p)!r} is not a readable ZCA file; delete it and fit again")
+        tensors, metadata = read_safetensors(
+            p, f"{str(p)!r} is not a readable ZCA file; delete it and fit again"
+        )
         if metadata.get("latentdd_kind") != KIND:
             raise UserError(f"{str(p)!r} is not a ZCA file (kind {metadata.get('latentdd_kind')!r})")
         zca = cls.from_tensors(tensors)
         assert zca is not None
-        return dataclasses.replace(zca, inverse=tensors.get("zca_inverse"), eps=float(metadata.get("eps", ZCA_EPS)))
+        return dataclasses.replace(
+            zca, inverse=tensors.get("zca_inverse"), eps=float(metadata.get("eps", ZCA_EPS))
+        )
 
 
 def _per_pixel(values: tuple[float, ...], shape: torch.Size, device: torch.device | str) -> torch.Tensor:
@@ -146,7 +150,9 @@ def _per_pixel(values: tuple[float, ...], shape: torch.Size, device: torch.devic
 
 def whiten_splits(splits: DatasetSplits, zca: ZCA) -> DatasetSplits:
     """Both splits whitened with ``zca`` (fitted on the training split)."""
-    return dataclasses.replace(splits, train=zca.apply_dataset(splits.train), test=zca.apply_dataset(splits.test))
+    return dataclasses.replace(
+        splits, train=zca.apply_dataset(splits.train), test=zca.apply_dataset(splits.test)
+    )
 
 
 def whiten_for_evaluation(

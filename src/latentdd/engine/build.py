@@ -54,10 +54,20 @@ def build_synset(
     init_images = None
     if cfg.init == "real" and callable(getattr(prior, "init_from_images", None)):
         # priors with an encoder (autoencoders) start from encoded real images
-        init_images = train.images[train.sample_per_class(cfg.ipc, generator, replace_if_short=False)].to(device)
+        init_images = train.images[train.sample_per_class(cfg.ipc, generator, replace_if_short=False)].to(
+            device
+        )
     synset = LatentSet(
-        prior.to(device), int(cfg.layer), labels.to(device), train.num_classes, train.mean, train.std, generator,
-        chunk=cfg.decode_chunk, init_images=init_images, learn_prior=cfg.learn_prior,
+        prior.to(device),
+        int(cfg.layer),
+        labels.to(device),
+        train.num_classes,
+        train.mean,
+        train.std,
+        generator,
+        chunk=cfg.decode_chunk,
+        init_images=init_images,
+        learn_prior=cfg.learn_prior,
     )
     return synset, record
 
@@ -65,7 +75,9 @@ def build_synset(
 def load_run_prior(cfg: DistillConfig, splits: DatasetSplits, device: torch.device):
     """The run's prior and its provenance record (with what the user declared about it)."""
     if not cfg.prior:
-        raise UserError("--space latent needs a prior: pass --prior FILE (latentdd prior train) or --prior random")
+        raise UserError(
+            "--space latent needs a prior: pass --prior FILE (latentdd prior train) or --prior random"
+        )
     train = splits.train
     return resolve_prior(
         cfg.prior,
@@ -88,8 +100,9 @@ def build_objective(cfg: DistillConfig, splits: DatasetSplits, device: torch.dev
         image_size=train.image_size,
         device=device,
         dsa=make_dsa(cfg.dsa_strategy, digits=splits.digits) if cfg.dsa else None,
-        model_factory=lambda: create_model(cfg.model, train.channels, train.num_classes, train.image_size,
-                                           **cfg.model_args),
+        model_factory=lambda: create_model(
+            cfg.model, train.channels, train.num_classes, train.image_size, **cfg.model_args
+        ),
         embed=choose_embed(cfg.compile, cfg.iterations, device),
     )
     ctx.model_factory()  # fail early on a bad model name or argument

@@ -22,8 +22,14 @@ def _learnables(synset: SyntheticSet) -> dict[str, torch.nn.Parameter]:
     return {n: p for n, p in synset.named_parameters() if p.requires_grad}
 
 
-def save_checkpoint(path: Path, state: dict[str, Any], synset: SyntheticSet, optimizer: torch.optim.Optimizer,
-                    generator: torch.Generator, objective: Objective) -> None:
+def save_checkpoint(
+    path: Path,
+    state: dict[str, Any],
+    synset: SyntheticSet,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    objective: Objective,
+) -> None:
     payload = {
         "objective": objective.state_dict(),
         "state": state,
@@ -34,8 +40,13 @@ def save_checkpoint(path: Path, state: dict[str, Any], synset: SyntheticSet, opt
     atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
-def load_checkpoint(path: Path, synset: SyntheticSet, optimizer: torch.optim.Optimizer,
-                    generator: torch.Generator, objective: Objective) -> dict[str, Any]:
+def load_checkpoint(
+    path: Path,
+    synset: SyntheticSet,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    objective: Objective,
+) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:

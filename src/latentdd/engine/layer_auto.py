@@ -47,7 +47,9 @@ def candidate_layers(cfg: DistillConfig, num_layers: int) -> list[int]:
         raise UserError(f"--layer-candidates must be layer indices, got {cfg.layer_candidates}") from None
     bad = [k for k in layers if not 0 <= k < num_layers]
     if bad:
-        raise UserError(f"--layer-candidates {bad} do not exist in this prior; choose between 0 and {num_layers - 1}")
+        raise UserError(
+            f"--layer-candidates {bad} do not exist in this prior; choose between 0 and {num_layers - 1}"
+        )
     return layers
 
 
@@ -56,13 +58,16 @@ def validation_splits(cfg: DistillConfig, splits: DatasetSplits) -> DatasetSplit
     split of the returned splits (seeded, so every candidate sees the same validation images)."""
     fit, held_out = splits.train.split_off(cfg.layer_auto_val_per_class, make_generator(cfg.seed + 7919))
     if min(fit.class_counts()) < cfg.ipc:
-        raise UserError(f"after holding out {cfg.layer_auto_val_per_class} images per class for --layer auto, "
-                        f"a class has fewer than --ipc {cfg.ipc} left; lower --layer-auto-val-per-class")
+        raise UserError(
+            f"after holding out {cfg.layer_auto_val_per_class} images per class for --layer auto, "
+            f"a class has fewer than --ipc {cfg.ipc} left; lower --layer-auto-val-per-class"
+        )
     return dataclasses.replace(splits, train=fit, test=held_out)
 
 
-def score_layer(cfg: DistillConfig, layer: int, splits: DatasetSplits, device: torch.device,
-                progress: bool) -> tuple[float, dict[str, float]]:
+def score_layer(
+    cfg: DistillConfig, layer: int, splits: DatasetSplits, device: torch.device, progress: bool
+) -> tuple[float, dict[str, float]]:
     """Short distillation at ``layer`` on ``splits.train``; mean scorer accuracy on ``splits.test``."""
     from .loop import make_optimizer, run_iterations
 
@@ -72,21 +77,32 @@ def score_layer(cfg: DistillConfig, layer: int, splits: DatasetSplits, device: t
     synset, _ = build_synset(short, splits, generator, device)
     objective = build_objective(short, splits, device)
     state: dict[str, Any] = {"iteration": 0, "losses": [], "seconds": 0.0}
-    run_iterations(short, synset, objective, RealSampler(splits.train, device), make_optimizer(short, synset),
-                   generator, state, progress, desc=f"layer {layer}")
+    run_iterations(
+        short,
+        synset,
+        objective,
+        RealSampler(splits.train, device),
+        make_optimizer(short, synset),
+        generator,
+        state,
+        progress,
+        desc=f"layer {layer}",
+    )
     images, labels = synset.decode().detach(), synset.labels
     protocol = EvalProtocol("layer-auto", epochs=cfg.layer_auto_epochs, runs=1, models=cfg.layer_auto_models)
     dsa = protocol.make_dsa(digits=splits.digits)
     scores = {
-        model: train_and_test(model, images, labels, splits.test, protocol=protocol, seed=cfg.seed, dsa=dsa,
-                              device=device).accuracy
+        model: train_and_test(
+            model, images, labels, splits.test, protocol=protocol, seed=cfg.seed, dsa=dsa, device=device
+        ).accuracy
         for model in protocol.models
     }
     return statistics.fmean(scores.values()), scores
 
 
-def choose_layer(cfg: DistillConfig, splits: DatasetSplits, device: torch.device,
-                 progress: bool = True) -> tuple[int, dict[str, Any]]:
+def choose_layer(
+    cfg: DistillConfig, splits: DatasetSplits, device: torch.device, progress: bool = True
+) -> tuple[int, dict[str, Any]]:
     """Return ``(layer, record)``; ``record`` says what was tried, the scores and the cost."""
     started = time.perf_counter()
     prior, _ = load_run_prior(cfg, splits, device)
@@ -101,8 +117,10 @@ def choose_layer(cfg: DistillConfig, splits: DatasetSplits, device: torch.device
     best = max(layers, key=lambda k: (scores[k], -k))
     record = {
         "chosen": best,
-        "criterion": (f"mean validation accuracy of {', '.join(cfg.layer_auto_models)} trained "
-                      f"{cfg.layer_auto_epochs} epochs on a {cfg.layer_auto_iterations}-iteration distillation"),
+        "criterion": (
+            f"mean validation accuracy of {', '.join(cfg.layer_auto_models)} trained "
+            f"{cfg.layer_auto_epochs} epochs on a {cfg.layer_auto_iterations}-iteration distillation"
+        ),
         "validation_per_class": cfg.layer_auto_val_per_class,
         "scores": {str(k): round(v, 3) for k, v in scores.items()},
         "scores_per_model": {str(k): {m: round(a, 3) for m, a in v.items()} for k, v in per_model.items()},

@@ -36,8 +36,13 @@ def peak_memory_mb(device: torch.device) -> dict[str, float]:
     return out
 
 
-def distill_step(synset: SyntheticSet, objective: Objective, sampler: RealSampler,
-                 optimizer: torch.optim.Optimizer, generator: torch.Generator) -> float:
+def distill_step(
+    synset: SyntheticSet,
+    objective: Objective,
+    sampler: RealSampler,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> float:
     """One iteration: decode pixels, objective loss, pixel gradient back into the set, step."""
     images = synset.decode().requires_grad_(True)
     optimizer.zero_grad(set_to_none=True)
@@ -56,13 +61,29 @@ def make_optimizer(cfg: DistillConfig, synset: SyntheticSet) -> torch.optim.Opti
     return torch.optim.SGD(synset.param_groups(cfg), lr=cfg.lr_img, momentum=cfg.momentum)
 
 
-def run_iterations(cfg: DistillConfig, synset: SyntheticSet, objective: Objective, sampler: RealSampler,
-                   optimizer: torch.optim.Optimizer, generator: torch.Generator, state: dict[str, Any],
-                   progress: bool, on_checkpoint: Callable[[], None] | None = None, desc: str | None = None) -> None:
+def run_iterations(
+    cfg: DistillConfig,
+    synset: SyntheticSet,
+    objective: Objective,
+    sampler: RealSampler,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    state: dict[str, Any],
+    progress: bool,
+    on_checkpoint: Callable[[], None] | None = None,
+    desc: str | None = None,
+) -> None:
     """Iterate from ``state["iteration"]`` to ``cfg.iterations``, keeping ``state`` (losses, seconds)
     current and calling ``on_checkpoint`` every ``cfg.checkpoint_every`` iterations."""
-    bar = tqdm(range(state["iteration"], cfg.iterations), initial=state["iteration"], total=cfg.iterations,
-               desc=desc or f"{cfg.method}/{cfg.space}", disable=not progress, dynamic_ncols=True, leave=desc is None)
+    bar = tqdm(
+        range(state["iteration"], cfg.iterations),
+        initial=state["iteration"],
+        total=cfg.iterations,
+        desc=desc or f"{cfg.method}/{cfg.space}",
+        disable=not progress,
+        dynamic_ncols=True,
+        leave=desc is None,
+    )
     started = time.perf_counter() - state["seconds"]
     for it in bar:
         loss = distill_step(synset, objective, sampler, optimizer, generator)
@@ -101,13 +122,25 @@ def distill(cfg: DistillConfig, *, resume: bool = False, progress: bool = True) 
         run.create(cfg)
     handler = run.attach_log()
     try:
-        return _distill(cfg, run, splits, device, resume, progress, generator, synset, prior_record, objective)
+        return _distill(
+            cfg, run, splits, device, resume, progress, generator, synset, prior_record, objective
+        )
     finally:
         RunDir.detach_log(handler)
 
 
-def _distill(cfg: DistillConfig, run: RunDir, splits, device: torch.device, resume: bool, progress: bool,
-             generator: torch.Generator, synset, prior_record, objective) -> Path:
+def _distill(
+    cfg: DistillConfig,
+    run: RunDir,
+    splits,
+    device: torch.device,
+    resume: bool,
+    progress: bool,
+    generator: torch.Generator,
+    synset,
+    prior_record,
+    objective,
+) -> Path:
     optimizer = make_optimizer(cfg, synset)
     sampler = RealSampler(splits.train, device)
     state: dict[str, Any] = {"iteration": 0, "losses": [], "seconds": 0.0}
@@ -119,41 +152,73 @@ def _distill(cfg: DistillConfig, run: RunDir, splits, device: torch.device, resu
         log.info("resumed %s at iteration %d", run.path, state["iteration"])
     if prior_record is not None:
         run.write_json(RunDir.PRIOR, prior_record)  # provenance travels with every run
-    log.info("distilling %s: method=%s space=%s ipc=%d iterations=%d device=%s",
-             cfg.dataset, cfg.method, cfg.space, cfg.ipc, cfg.iterations, device)
+    log.info(
+        "distilling %s: method=%s space=%s ipc=%d iterations=%d device=%s",
+        cfg.dataset,
+        cfg.method,
+        cfg.space,
+        cfg.ipc,
+        cfg.iterations,
+        device,
+    )
 
     def checkpoint() -> None:
         save_checkpoint(run.file(RunDir.CHECKPOINT), state, synset, optimizer, generator, objective)
 
-    run_iterations(cfg, synset, objective, sampler, optimizer, generator, state, progress,
-                   on_checkpoint=checkpoint)
+    run_iterations(
+        cfg, synset, objective, sampler, optimizer, generator, state, progress, on_checkpoint=checkpoint
+    )
 
     images = synset.decode().cpu()
     train = splits.train
     meta = {
-        "method": cfg.method, "space": cfg.space, "layer": cfg.layer if cfg.space == "latent" else None,
-        "ipc": cfg.ipc, "dataset": cfg.dataset, "dataset_source": splits.source,
-        "dataset_sha256": splits.info.get("sha256"), "digits": splits.digits, "seed": cfg.seed,
-        "iterations": cfg.iterations, "model": cfg.model, "prior": prior_record,
-    }
-    save_synset(run.file(RunDir.SYNSET), SavedSynset(
-        images=images, labels=synset.labels.cpu(), classes=train.classes, mean=train.mean, std=train.std,
-        meta=meta, tensors={**synset.tensors(), **objective.tensors()},
-    ))
-    save_grid(train.denormalize(images).clamp(0, 1), synset.labels.cpu(), train.classes, run.file(RunDir.GRID),
-              title=f"{cfg.dataset} {cfg.method}/{cfg.space} IPC {cfg.ipc}")
-    run.write_json(RunDir.STATS, {
-        "distill_seconds": state["seconds"],
-        "seconds_per_iteration": state["seconds"] / max(1, cfg.iterations),
+        "method": cfg.method,
+        "space": cfg.space,
+        "layer": cfg.layer if cfg.space == "latent" else None,
+        "ipc": cfg.ipc,
+        "dataset": cfg.dataset,
+        "dataset_source": splits.source,
+        "dataset_sha256": splits.info.get("sha256"),
+        "digits": splits.digits,
+        "seed": cfg.seed,
         "iterations": cfg.iterations,
-        "device": str(device),
-        "latentdd_version": code_version(),
-        **peak_memory_mb(device),
-        "loss": state["losses"],
+        "model": cfg.model,
         "prior": prior_record,
-        "layer_auto": cfg.extra.get("layer_auto"),
-        "dataset": {"name": cfg.dataset, "source": splits.source, **splits.info},
-    })
+    }
+    save_synset(
+        run.file(RunDir.SYNSET),
+        SavedSynset(
+            images=images,
+            labels=synset.labels.cpu(),
+            classes=train.classes,
+            mean=train.mean,
+            std=train.std,
+            meta=meta,
+            tensors={**synset.tensors(), **objective.tensors()},
+        ),
+    )
+    save_grid(
+        train.denormalize(images).clamp(0, 1),
+        synset.labels.cpu(),
+        train.classes,
+        run.file(RunDir.GRID),
+        title=f"{cfg.dataset} {cfg.method}/{cfg.space} IPC {cfg.ipc}",
+    )
+    run.write_json(
+        RunDir.STATS,
+        {
+            "distill_seconds": state["seconds"],
+            "seconds_per_iteration": state["seconds"] / max(1, cfg.iterations),
+            "iterations": cfg.iterations,
+            "device": str(device),
+            "latentdd_version": code_version(),
+            **peak_memory_mb(device),
+            "loss": state["losses"],
+            "prior": prior_record,
+            "layer_auto": cfg.extra.get("layer_auto"),
+            "dataset": {"name": cfg.dataset, "source": splits.source, **splits.info},
+        },
+    )
     save_checkpoint(run.file(RunDir.CHECKPOINT), state, synset, optimizer, generator, objective)
     log.info("done in %.1f s; synthetic set in %s", state["seconds"], run.file(RunDir.SYNSET))
     return run.path

@@ -45,7 +45,9 @@ class RunDir:
         """A folder that must already be a run (for --resume, evaluate, report)."""
         run = cls(path)
         if not run.path.is_dir():
-            raise UserError(f"run folder {str(run.path)!r} does not exist; pass the --out folder of a distill run")
+            raise UserError(
+                f"run folder {str(run.path)!r} does not exist; pass the --out folder of a distill run"
+            )
         if not run.file(cls.CONFIG).is_file():
             raise UserError(
                 f"{str(run.path)!r} is not a latentdd run (no {cls.CONFIG}); pass the --out folder of a distill run"
@@ -70,7 +72,9 @@ class RunDir:
         except UserError:
             raise
         except Exception:
-            raise UserError(f"{self.file(self.CONFIG)} is unreadable; restore it or start a new run") from None
+            raise UserError(
+                f"{self.file(self.CONFIG)} is unreadable; restore it or start a new run"
+            ) from None
 
     def write_json(self, name: str, obj: Any) -> None:
         atomic_write_json(self.file(name), obj)

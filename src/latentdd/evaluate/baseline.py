@@ -79,4 +79,7 @@ def evaluate_random_baseline(
     )
     # per_class lets the report compare distilled and random-real models class by class
     # when no full-data figures are cached.
-    return {m: {**summarize([r.accuracy for r in rs]), "per_class": per_class_means(rs)} for m, rs in results.items()}
+    return {
+        m: {**summarize([r.accuracy for r in rs]), "per_class": per_class_means(rs)}
+        for m, rs in results.items()
+    }

@@ -104,9 +104,17 @@ def run_models(
     """
     pairs = [(m, r) for m in models for r in range(protocol.runs)]
     # what every run shares goes into each run's cache key (hashing the test set once)
-    context = {} if cache is None else {
-        "protocol": protocol_training_settings(protocol), "lr": lr, "augmentation": describe_augmentation(dsa),
-        "test": describe_test_set(test), "device": torch.device(device).type}
+    context = (
+        {}
+        if cache is None
+        else {
+            "protocol": protocol_training_settings(protocol),
+            "lr": lr,
+            "augmentation": describe_augmentation(dsa),
+            "test": describe_test_set(test),
+            "device": torch.device(device).type,
+        }
+    )
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -115,13 +123,25 @@ def run_models(
     done: dict[tuple[str, int], RunResult] = {}
     reused = 0
 
-    def train(model: str, run: int, images: torch.Tensor, labels: torch.Tensor,
-              checkpoint: Path | None = None) -> RunResult:
+    def train(
+        model: str, run: int, images: torch.Tensor, labels: torch.Tensor, checkpoint: Path | None = None
+    ) -> RunResult:
         if bar is not None:
             bar.set_postfix_str(f"{model} run {run + 1}/{protocol.runs}")
-        return train_and_test(model, images, labels, test, protocol=protocol, seed=seed + run, dsa=dsa,
-                              device=device, lr=lr, model_kwargs=(model_kwargs or {}).get(model),
-                              model_factory=model_factory, checkpoint=checkpoint)
+        return train_and_test(
+            model,
+            images,
+            labels,
+            test,
+            protocol=protocol,
+            seed=seed + run,
+            dsa=dsa,
+            device=device,
+            lr=lr,
+            model_kwargs=(model_kwargs or {}).get(model),
+            model_factory=model_factory,
+            checkpoint=checkpoint,
+        )
 
     def attempt(model: str, run: int) -> bool:
         """Finish one pair (read back, or claim and train); ``False`` if another process holds it."""
@@ -130,7 +150,9 @@ def run_models(
         if cache is None:
             done[model, run] = train(model, run, images, labels)
         else:
-            key = cache.key(context, model, seed + run, content_hash(images, labels), (model_kwargs or {}).get(model))
+            key = cache.key(
+                context, model, seed + run, content_hash(images, labels), (model_kwargs or {}).get(model)
+            )
             result = cache.get(key)
             if result is not None:
                 reused += 1
@@ -163,8 +185,10 @@ def run_models(
         if bar is not None:
             bar.close()
     if cache is not None and reused and progress:
-        print(f"{desc}: {reused} of {len(pairs)} run(s) were already finished in {cache.root}; reused them "
-              "(pass --fresh to train them again)")
+        print(
+            f"{desc}: {reused} of {len(pairs)} run(s) were already finished in {cache.root}; reused them "
+            "(pass --fresh to train them again)"
+        )
     return {m: [done[m, r] for r in range(protocol.runs)] for m in models}
 
 

@@ -50,8 +50,10 @@ def evaluate_in_processes(target: str | Path, jobs: int, kwargs: dict[str, Any])
     ``__main__`` guard.  The arguments are plain values, passed as JSON.
     """
     if kwargs.get("fresh"):
-        raise UserError("--fresh cannot be combined with --jobs above 1 (helpers would reuse what it discards); "
-                        "run with --fresh --jobs 1, or delete the run's eval_runs folder first")
+        raise UserError(
+            "--fresh cannot be combined with --jobs above 1 (helpers would reuse what it discards); "
+            "run with --fresh --jobs 1, or delete the run's eval_runs folder first"
+        )
     from .. import api
 
     threads = threads_per_job(jobs)
@@ -71,8 +73,10 @@ def evaluate_in_processes(target: str | Path, jobs: int, kwargs: dict[str, Any])
             if not finished:
                 helper.terminate()
             if helper.wait() != 0 and finished:
-                log.warning("an evaluation helper process exited with code %s; its networks were trained here",
-                            helper.returncode)
+                log.warning(
+                    "an evaluation helper process exited with code %s; its networks were trained here",
+                    helper.returncode,
+                )
 
 
 if __name__ == "__main__":

@@ -98,15 +98,30 @@ class RunCache:
     #: the folder name ``latentdd evaluate`` keeps a run folder's finished networks in
     FOLDER = "eval_runs"
 
-    def __init__(self, root: Path | str, shared: Path | str | None = None, *, read_shared: bool = True) -> None:
+    def __init__(
+        self, root: Path | str, shared: Path | str | None = None, *, read_shared: bool = True
+    ) -> None:
         self.root = Path(root)
         self.shared = Path(shared) if shared is not None else None
         self.read_shared = read_shared
 
-    def key(self, context: dict[str, Any], model: str, seed: int, train_sha256: str,
-            model_kwargs: dict[str, Any] | None) -> dict[str, Any]:
-        return {"format": FORMAT, "latentdd": __version__, **context, "model": model, "seed": int(seed),
-                "model_kwargs": model_kwargs or {}, "train_sha256": train_sha256}
+    def key(
+        self,
+        context: dict[str, Any],
+        model: str,
+        seed: int,
+        train_sha256: str,
+        model_kwargs: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "latentdd": __version__,
+            **context,
+            "model": model,
+            "seed": int(seed),
+            "model_kwargs": model_kwargs or {},
+            "train_sha256": train_sha256,
+        }
 
     def _roots(self, reading: bool) -> list[Path]:
         use_shared = self.shared is not None and (self.read_shared or not reading)

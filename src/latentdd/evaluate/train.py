@@ -193,8 +193,14 @@ def fit_network(
     if progress:
         from tqdm.auto import tqdm
 
-        epochs = tqdm(epochs, desc=f"train {model_name}", leave=False, unit="ep", initial=first_epoch,
-                      total=protocol.epochs)
+        epochs = tqdm(
+            epochs,
+            desc=f"train {model_name}",
+            leave=False,
+            unit="ep",
+            initial=first_epoch,
+            total=protocol.epochs,
+        )
 
     model.train()
     start = last_save = time.perf_counter()
@@ -211,12 +217,23 @@ def fit_network(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        if checkpoint is not None and epoch + 1 < protocol.epochs and \
-                time.perf_counter() - last_save >= CHECKPOINT_EVERY_SECONDS:
-            _save_checkpoint(checkpoint, {
-                "epoch": epoch + 1, "train_seconds": trained_before + time.perf_counter() - start,
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "order_gen": order_gen.get_state(),
-                "aug_gen": aug_gen.get_state(), "global_rng": torch.get_rng_state()})
+        if (
+            checkpoint is not None
+            and epoch + 1 < protocol.epochs
+            and time.perf_counter() - last_save >= CHECKPOINT_EVERY_SECONDS
+        ):
+            _save_checkpoint(
+                checkpoint,
+                {
+                    "epoch": epoch + 1,
+                    "train_seconds": trained_before + time.perf_counter() - start,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "order_gen": order_gen.get_state(),
+                    "aug_gen": aug_gen.get_state(),
+                    "global_rng": torch.get_rng_state(),
+                },
+            )
             last_save = time.perf_counter()
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -125,7 +125,9 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        raise UserError(f"{str(path)!r} is damaged; delete the expert folder and train the experts again") from None
+        raise UserError(
+            f"{str(path)!r} is damaged; delete the expert folder and train the experts again"
+        ) from None
     if data.get("format") != KIND:
         raise UserError(f"{str(path)!r} is not a latentdd expert manifest")
     return data
@@ -225,6 +227,8 @@ class ExpertBuffer:
             return None
         path = self.folder / ZCA_FILE
         if not path.is_file():
-            raise UserError(f"expert folder {str(self.folder)!r} was trained with --zca but has no {ZCA_FILE}; "
-                            "train the experts again")
+            raise UserError(
+                f"expert folder {str(self.folder)!r} was trained with --zca but has no {ZCA_FILE}; "
+                "train the experts again"
+            )
         return ZCA.load(path)

@@ -99,13 +99,20 @@ def train_one_expert(
     """Train expert ``k``; returns its trajectory ``[epochs + 1, P]``, the parameter index
     and the final test accuracy (percent; ``None`` without a test set)."""
     g = make_generator(expert_seed(settings.seed, k))
-    net = create_model(settings.model, settings.channels, settings.num_classes, tuple(settings.image_size),
-                       seed=draw_seed(g), **settings.model_args).to(device)
+    net = create_model(
+        settings.model,
+        settings.channels,
+        settings.num_classes,
+        tuple(settings.image_size),
+        seed=draw_seed(g),
+        **settings.model_args,
+    ).to(device)
     order_gen = make_generator(draw_seed(g))
     aug_gen = make_generator(draw_seed(g), device=device)
     dsa = make_dsa(settings.dsa_strategy, digits=digits) if settings.dsa else None
-    optimizer = torch.optim.SGD(net.parameters(), lr=settings.lr, momentum=settings.momentum,
-                                weight_decay=settings.weight_decay)
+    optimizer = torch.optim.SGD(
+        net.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+    )
     index = [(name, list(p.shape)) for name, p in net.named_parameters()]
     trajectory = torch.empty(settings.epochs + 1, sum(p.numel() for p in net.parameters()))
     trajectory[0] = flat_parameters(net).cpu()
@@ -124,8 +131,10 @@ def train_one_expert(
             optimizer.step()
         trajectory[epoch + 1] = flat_parameters(net).cpu()
         if not torch.isfinite(trajectory[epoch + 1]).all():
-            raise UserError(f"expert {k} diverged in epoch {epoch + 1} (non-finite parameters); "
-                            f"lower the expert learning rate (now {settings.lr})")
+            raise UserError(
+                f"expert {k} diverged in epoch {epoch + 1} (non-finite parameters); "
+                f"lower the expert learning rate (now {settings.lr})"
+            )
         if on_epoch is not None:
             on_epoch()
     accuracy = measure_accuracy(net, test, device)[0] if test is not None else None
@@ -160,11 +169,23 @@ def train_experts(
     model_args = dict(model_args or {})
     create_model(model, train.channels, train.num_classes, train.image_size, **model_args)  # fail early
     settings = ExpertSettings(
-        dataset=splits.name, dataset_sha256=splits.info.get("sha256"), channels=train.channels,
-        num_classes=train.num_classes, image_size=list(train.image_size), model=model.lower(),
-        model_args=model_args, epochs=int(epochs), lr=float(lr), momentum=float(momentum),
-        weight_decay=float(weight_decay), batch=int(batch), dsa=bool(dsa), dsa_strategy=dsa_strategy,
-        zca=bool(zca), zca_eps=ZCA_EPS if zca else None, seed=int(seed),
+        dataset=splits.name,
+        dataset_sha256=splits.info.get("sha256"),
+        channels=train.channels,
+        num_classes=train.num_classes,
+        image_size=list(train.image_size),
+        model=model.lower(),
+        model_args=model_args,
+        epochs=int(epochs),
+        lr=float(lr),
+        momentum=float(momentum),
+        weight_decay=float(weight_decay),
+        batch=int(batch),
+        dsa=bool(dsa),
+        dsa_strategy=dsa_strategy,
+        zca=bool(zca),
+        zca_eps=ZCA_EPS if zca else None,
+        seed=int(seed),
     )
     folder = Path(out_dir)
     ensure_manifest(folder, settings)
@@ -193,10 +214,15 @@ def train_experts(
                     continue
                 started = time.perf_counter()
                 bar.set_postfix(expert=k)
-                trajectory, index, acc = train_one_expert(train, test, settings, k, dev, digits=splits.digits,
-                                                          on_epoch=lambda: bar.update(1))
-                extra = {"expert": k, "test_accuracy": acc, "train_seconds": time.perf_counter() - started,
-                         "device": str(dev)}
+                trajectory, index, acc = train_one_expert(
+                    train, test, settings, k, dev, digits=splits.digits, on_epoch=lambda: bar.update(1)
+                )
+                extra = {
+                    "expert": k,
+                    "test_accuracy": acc,
+                    "train_seconds": time.perf_counter() - started,
+                    "device": str(dev),
+                }
                 save_expert(expert_path(folder, k), trajectory, index, settings, extra)
             report.trained.append(k)
             if acc is not None:

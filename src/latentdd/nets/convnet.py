@@ -103,8 +103,10 @@ _VARIANTS: dict[str, tuple[str, dict[str, object]]] = {
     "convnetap": ("ConvNet with average pooling", {"pooling": "avgpooling"}),
     "convnetmp": ("ConvNet with max pooling", {"pooling": "maxpooling"}),
     "convnetnp": ("ConvNet without pooling", {"pooling": "none"}),
-    **{f"convnetd{d}bn": (f"ConvNet of depth {d} with batch norm", {"depth": d, "norm": "batchnorm"})
-       for d in range(1, 6)},
+    **{
+        f"convnetd{d}bn": (f"ConvNet of depth {d} with batch norm", {"depth": d, "norm": "batchnorm"})
+        for d in range(1, 6)
+    },
 }
 
 for _name, (_doc, _preset) in _VARIANTS.items():

@@ -109,5 +109,10 @@ def create_model(
             model = factory(int(channels), int(num_classes), hw, **kwargs)
     # Enough to rebuild the same architecture later (expert buffers, saved evaluations).
     model.model_name = name.lower()
-    model.model_config = {"channels": int(channels), "num_classes": int(num_classes), "image_size": hw, **kwargs}
+    model.model_config = {
+        "channels": int(channels),
+        "num_classes": int(num_classes),
+        "image_size": hw,
+        **kwargs,
+    }
     return model.to(device) if device is not None else model

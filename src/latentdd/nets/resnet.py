@@ -29,7 +29,9 @@ class BasicBlock(nn.Module):
     """Two 3x3 convs with a residual; downsamples by a stride-2 conv (or by average
     pooling when ``avgpool_down``, the reference's ``BasicBlock_AP``)."""
 
-    def __init__(self, in_planes: int, planes: int, stride: int, norm: str, hw: HW, avgpool_down: bool) -> None:
+    def __init__(
+        self, in_planes: int, planes: int, stride: int, norm: str, hw: HW, avgpool_down: bool
+    ) -> None:
         super().__init__()
         conv_stride = 1 if avgpool_down else stride
         self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=conv_stride, padding=1, bias=False)
@@ -41,7 +43,9 @@ class BasicBlock(nn.Module):
         self.bn2 = make_norm(norm, (planes, *hw2))
         self.shortcut: nn.Module = nn.Sequential()
         if stride != 1 or in_planes != planes:
-            down: list[nn.Module] = [nn.Conv2d(in_planes, planes, kernel_size=1, stride=conv_stride, bias=False)]
+            down: list[nn.Module] = [
+                nn.Conv2d(in_planes, planes, kernel_size=1, stride=conv_stride, bias=False)
+            ]
             if avgpool_down and stride != 1:
                 down.append(nn.AvgPool2d(kernel_size=2, stride=2))
             down.append(make_norm(norm, (planes, *hw2)))

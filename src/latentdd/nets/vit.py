@@ -99,6 +99,12 @@ def vit(
 ) -> ViT:
     """Small ViT: patch 4, width 128, depth 6, 4 heads, class-token pooling."""
     return ViT(
-        channels, num_classes, image_size, patch_size=patch_size, dim=dim, depth=depth, heads=heads,
+        channels,
+        num_classes,
+        image_size,
+        patch_size=patch_size,
+        dim=dim,
+        depth=depth,
+        heads=heads,
         mlp_ratio=mlp_ratio,
     )

@@ -70,8 +70,7 @@ class Objective(ABC):
     @abstractmethod
     def loss(
         self, real: RealSampler, syn: torch.Tensor, syn_labels: torch.Tensor, generator: torch.Generator
-    ) -> torch.Tensor:
-        ...
+    ) -> torch.Tensor: ...
 
     def after_step(
         self, decode: Callable[[], torch.Tensor], syn_labels: torch.Tensor, generator: torch.Generator
@@ -81,7 +80,6 @@ class Objective(ABC):
         ``decode()`` renders the current images; it is a callable so objectives that do not
         need them (DM) cost nothing."""
         return None
-
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """Tensors saved with the synthetic set (MTT: ``learned_lr``); none by default."""

@@ -50,8 +50,14 @@ from .base import OBJECTIVES, Objective, ObjectiveContext, RealSampler
 from .match import gradient_distance
 
 #: (outer_loop, inner_loop) per IPC, from the reference ``utils.get_loops``
-PUBLISHED_LOOPS: dict[int, tuple[int, int]] = {1: (1, 1), 10: (10, 50), 20: (20, 25), 30: (30, 20),
-                                               40: (40, 15), 50: (50, 10)}
+PUBLISHED_LOOPS: dict[int, tuple[int, int]] = {
+    1: (1, 1),
+    10: (10, 50),
+    20: (20, 25),
+    30: (30, 20),
+    40: (40, 15),
+    50: (50, 10),
+}
 
 #: real images per class that set the BN statistics (the reference's ``BNSizePC``)
 BN_IMAGES_PER_CLASS = 16
@@ -205,7 +211,7 @@ class GradientMatching(Objective):
         for _ in range(self.inner_loop):
             order = torch.randperm(images.shape[0], generator=generator).to(images.device)
             for start in range(0, images.shape[0], batch):
-                idx = order[start:start + batch]
+                idx = order[start : start + batch]
                 x = images[idx]
                 if self.dsa is not None:
                     x = self.dsa(x, generator)  # per-sample draws, as the reference's seed=-1

@@ -37,7 +37,9 @@ def _rowwise_one_minus_cos(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 @DISTANCES.register("ours")
-def layerwise_distance(syn: Sequence[torch.Tensor], real: Sequence[torch.Tensor], batch_dims: int = 0) -> torch.Tensor:
+def layerwise_distance(
+    syn: Sequence[torch.Tensor], real: Sequence[torch.Tensor], batch_dims: int = 0
+) -> torch.Tensor:
     """DC's distance: sum over parameter tensors and output rows of ``1 - cos``.
 
     ``batch_dims`` leading dimensions (0 or 1: classes) are kept in the result."""
@@ -60,13 +62,17 @@ def _flat(grads: Sequence[torch.Tensor], batch_dims: int) -> torch.Tensor:
 
 
 @DISTANCES.register("mse")
-def mse_distance(syn: Sequence[torch.Tensor], real: Sequence[torch.Tensor], batch_dims: int = 0) -> torch.Tensor:
+def mse_distance(
+    syn: Sequence[torch.Tensor], real: Sequence[torch.Tensor], batch_dims: int = 0
+) -> torch.Tensor:
     """Sum of squared differences over all gradients (1-D ones included, as the reference)."""
     return ((_flat(syn, batch_dims) - _flat(real, batch_dims)) ** 2).sum(-1)
 
 
 @DISTANCES.register("cos")
-def cosine_distance(syn: Sequence[torch.Tensor], real: Sequence[torch.Tensor], batch_dims: int = 0) -> torch.Tensor:
+def cosine_distance(
+    syn: Sequence[torch.Tensor], real: Sequence[torch.Tensor], batch_dims: int = 0
+) -> torch.Tensor:
     """``1 - cos`` between the concatenated gradient vectors (1-D ones included)."""
     return _rowwise_one_minus_cos(_flat(real, batch_dims), _flat(syn, batch_dims))
 

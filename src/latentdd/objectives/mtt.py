@@ -76,7 +76,9 @@ class ParamLayout:
 
     def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Views of ``flat`` by parameter name (gradients flow back to ``flat``)."""
-        return {n: t.view(s) for n, t, s in zip(self.names, flat.split(self.numels), self.shapes, strict=True)}
+        return {
+            n: t.view(s) for n, t, s in zip(self.names, flat.split(self.numels), self.shapes, strict=True)
+        }
 
 
 def make_step_loss(net: nn.Module, layout: ParamLayout, dsa: Callable | None) -> StepLoss:
@@ -127,13 +129,22 @@ class MatchResult:
 def _distance_scale(theta0: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     scale = (theta0 - target).pow(2).sum()
     if not scale > 0:
-        raise UserError("the expert did not move between the start and the target epoch (identical parameters); "
-                        "its trajectory is unusable -- train the experts again with a learning rate > 0")
+        raise UserError(
+            "the expert did not move between the start and the target epoch (identical parameters); "
+            "its trajectory is unusable -- train the experts again with a learning rate > 0"
+        )
     return scale
 
 
-def match_gradient(step_loss: StepLoss, theta0: torch.Tensor, target: torch.Tensor, images: torch.Tensor,
-                   labels: torch.Tensor, plan: UnrollPlan, lr: float) -> MatchResult:
+def match_gradient(
+    step_loss: StepLoss,
+    theta0: torch.Tensor,
+    target: torch.Tensor,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    plan: UnrollPlan,
+    lr: float,
+) -> MatchResult:
     """Loss and exact gradients w.r.t. ``images`` and the step size, in memory that does
     not grow with the number of steps beyond one parameter vector per step."""
     scale = _distance_scale(theta0, target)
@@ -167,8 +178,15 @@ def match_gradient(step_loss: StepLoss, theta0: torch.Tensor, target: torch.Tens
     return MatchResult(loss.detach(), grad_images, grad_lr)
 
 
-def match_unrolled(step_loss: StepLoss, theta0: torch.Tensor, target: torch.Tensor, images: torch.Tensor,
-                   labels: torch.Tensor, plan: UnrollPlan, lr: torch.Tensor) -> torch.Tensor:
+def match_unrolled(
+    step_loss: StepLoss,
+    theta0: torch.Tensor,
+    target: torch.Tensor,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    plan: UnrollPlan,
+    lr: torch.Tensor,
+) -> torch.Tensor:
     """The reference: the loss with the whole unrolled student in one graph (memory grows
     with the steps).  Differentiable w.r.t. ``images`` and ``lr``; used to check
     :func:`match_gradient` and by the memory benchmark."""
@@ -184,8 +202,14 @@ class _Precomputed(torch.autograd.Function):
     """Returns ``value``; its backward hands out gradients computed beforehand."""
 
     @staticmethod
-    def forward(ctx: Any, images: torch.Tensor, lr: torch.Tensor, value: torch.Tensor,  # type: ignore[override]
-                grad_images: torch.Tensor, grad_lr: torch.Tensor) -> torch.Tensor:
+    def forward(
+        ctx: Any,
+        images: torch.Tensor,
+        lr: torch.Tensor,
+        value: torch.Tensor,  # type: ignore[override]
+        grad_images: torch.Tensor,
+        grad_lr: torch.Tensor,
+    ) -> torch.Tensor:
         ctx.save_for_backward(grad_images, grad_lr)
         return value.detach().clone()
 
@@ -232,8 +256,10 @@ class TrajectoryMatching(Objective):
     def _check_buffer(self) -> None:
         cfg, s, folder = self.ctx.cfg, self.buffer.settings, self.buffer.folder
         if not cfg.syn_steps >= 1 or not cfg.expert_epochs >= 1 or not cfg.max_start_epoch >= 1:
-            raise UserError(f"--syn-steps, --expert-epochs and --max-start-epoch must be >= 1 (got "
-                            f"{cfg.syn_steps}, {cfg.expert_epochs}, {cfg.max_start_epoch})")
+            raise UserError(
+                f"--syn-steps, --expert-epochs and --max-start-epoch must be >= 1 (got "
+                f"{cfg.syn_steps}, {cfg.expert_epochs}, {cfg.max_start_epoch})"
+            )
         if not cfg.lr_teacher > 0 or not cfg.lr_lr >= 0:
             raise UserError(f"--lr-teacher must be > 0 and --lr-lr >= 0 (got {cfg.lr_teacher}, {cfg.lr_lr})")
         shape = (self.ctx.channels, *self.ctx.image_size)
@@ -247,7 +273,11 @@ class TrajectoryMatching(Objective):
             raise UserError(
                 f"the experts in {str(folder)!r} are {s.model} {s.model_args or ''} networks but this run "
                 f"distills with {cfg.model} {cfg.model_args or ''}; pass --model {s.model}"
-                + (f" --model-args {','.join(f'{k}={v}' for k, v in s.model_args.items())}" if s.model_args else "")
+                + (
+                    f" --model-args {','.join(f'{k}={v}' for k, v in s.model_args.items())}"
+                    if s.model_args
+                    else ""
+                )
                 + " or train matching experts"
             )
         if bool(cfg.zca) != bool(s.zca):
@@ -267,12 +297,15 @@ class TrajectoryMatching(Objective):
     def _check_layout(self) -> None:
         mine = [(n, list(s)) for n, s in zip(self.layout.names, self.layout.shapes, strict=True)]
         if mine != self.buffer.index:
-            raise UserError(f"the experts in {str(self.buffer.folder)!r} have other parameters than this run's "
-                            f"{self.ctx.cfg.model} network; train experts with the same --model and --model-args")
+            raise UserError(
+                f"the experts in {str(self.buffer.folder)!r} have other parameters than this run's "
+                f"{self.ctx.cfg.model} network; train experts with the same --model and --model-args"
+            )
 
     # -- one iteration ---------------------------------------------------------------
-    def loss(self, real: RealSampler, syn: torch.Tensor, syn_labels: torch.Tensor,
-             generator: torch.Generator) -> torch.Tensor:
+    def loss(
+        self, real: RealSampler, syn: torch.Tensor, syn_labels: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
         cfg = self.ctx.cfg
         k = int(torch.randint(len(self.buffer), (1,), generator=generator))
         start = int(torch.randint(cfg.max_start_epoch, (1,), generator=generator))
@@ -282,10 +315,20 @@ class TrajectoryMatching(Objective):
             images = self.zca.apply(images)
         batch = cfg.batch_syn or images.shape[0]
         plan = UnrollPlan.draw(images.shape[0], cfg.syn_steps, batch, generator).to(syn.device)
-        result = match_gradient(self.step_loss, theta0.to(syn.dtype), target.to(syn.dtype), images, syn_labels,
-                                plan, self.syn_lr.detach().item())
-        grads_ok = result.grad_images is not None and bool(torch.isfinite(result.grad_images).all()) \
+        result = match_gradient(
+            self.step_loss,
+            theta0.to(syn.dtype),
+            target.to(syn.dtype),
+            images,
+            syn_labels,
+            plan,
+            self.syn_lr.detach().item(),
+        )
+        grads_ok = (
+            result.grad_images is not None
+            and bool(torch.isfinite(result.grad_images).all())
             and bool(torch.isfinite(result.grad_lr).all())
+        )
         if not grads_ok:
             self.nan_streak += 1
             what = "loss" if result.grad_images is None else "gradient"
@@ -295,11 +338,17 @@ class TrajectoryMatching(Objective):
                     f"syn_lr {self.syn_lr.detach().item():.4g}); the synthetic images or the step size diverged: start "
                     f"again with a lower --lr-img (now {cfg.lr_img}) or --lr-lr (now {cfg.lr_lr})"
                 )
-            log.warning("iteration %d: MTT %s is not finite (expert %d, start epoch %d); skipping this update",
-                        self.iteration, what, k, start)
+            log.warning(
+                "iteration %d: MTT %s is not finite (expert %d, start epoch %d); skipping this update",
+                self.iteration,
+                what,
+                k,
+                start,
+            )
             self._skip_lr_step = True
-            return _Precomputed.apply(syn, self.syn_lr, result.loss, torch.zeros_like(syn),
-                                      torch.zeros_like(self.syn_lr))
+            return _Precomputed.apply(
+                syn, self.syn_lr, result.loss, torch.zeros_like(syn), torch.zeros_like(self.syn_lr)
+            )
         self.nan_streak = 0
         self._skip_lr_step = False
         grad_images = result.grad_images
@@ -307,8 +356,9 @@ class TrajectoryMatching(Objective):
             grad_images = self.zca.pull_back(grad_images)
         return _Precomputed.apply(syn, self.syn_lr, result.loss, grad_images, result.grad_lr)
 
-    def after_step(self, decode: Callable[[], torch.Tensor], syn_labels: torch.Tensor,
-                   generator: torch.Generator) -> None:
+    def after_step(
+        self, decode: Callable[[], torch.Tensor], syn_labels: torch.Tensor, generator: torch.Generator
+    ) -> None:
         """Step the learned step size; roll it back if it left (0, inf)."""
         iteration = self.iteration
         self.iteration += 1
@@ -326,9 +376,14 @@ class TrajectoryMatching(Objective):
         buf = self.lr_optimizer.state.get(self.syn_lr, {}).get("momentum_buffer")
         if buf is not None:
             buf.zero_()
-        log.warning("iteration %d: the learned step size became %s after its update; rolled back to %.6g and "
-                    "reset its momentum (if this repeats, lower --lr-lr, now %g)", iteration, value,
-                    self.last_good_lr, self.ctx.cfg.lr_lr)
+        log.warning(
+            "iteration %d: the learned step size became %s after its update; rolled back to %.6g and "
+            "reset its momentum (if this repeats, lower --lr-lr, now %g)",
+            iteration,
+            value,
+            self.last_good_lr,
+            self.ctx.cfg.lr_lr,
+        )
 
     # -- saving and resuming ---------------------------------------------------------
     def tensors(self) -> dict[str, torch.Tensor]:
@@ -338,9 +393,14 @@ class TrajectoryMatching(Objective):
         return out
 
     def state_dict(self) -> dict[str, Any]:
-        return {"syn_lr": self.syn_lr.detach().item(), "last_good_lr": self.last_good_lr, "iteration": self.iteration,
-                "nan_streak": self.nan_streak, "skip_lr_step": self._skip_lr_step,
-                "lr_optimizer": self.lr_optimizer.state_dict()}
+        return {
+            "syn_lr": self.syn_lr.detach().item(),
+            "last_good_lr": self.last_good_lr,
+            "iteration": self.iteration,
+            "nan_streak": self.nan_streak,
+            "skip_lr_step": self._skip_lr_step,
+            "lr_optimizer": self.lr_optimizer.state_dict(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:

@@ -25,8 +25,16 @@ from typing import Any
 
 from . import register_preset
 
-_COMMON = {"lr_img": 0.1, "lr_feat": 1.0, "lr_latent": 0.001, "momentum": 0.5, "lr_net": 0.01,
-           "batch_train": 256, "dis_metric": "ours", "batch_syn": None}
+_COMMON = {
+    "lr_img": 0.1,
+    "lr_feat": 1.0,
+    "lr_latent": 0.001,
+    "momentum": 0.5,
+    "lr_net": 0.01,
+    "batch_train": 256,
+    "dis_metric": "ours",
+    "batch_syn": None,
+}
 _DC = {**_COMMON, "init": "noise", "dsa": False}
 _DSA = {**_COMMON, "init": "real", "dsa": True, "dsa_strategy": "color_crop_cutout_flip_scale_rotate"}
 

@@ -63,8 +63,16 @@ def _row(dataset: str, ipc: int) -> dict[str, Any]:
     rows = _TABLE.get(dataset, _TABLE["cifar10"])
     nearest = min(rows, key=lambda r: abs(math.log(r) - math.log(max(ipc, 1))))
     steps, expert_epochs, max_start, zca, lr_img, lr_lr, lr_teacher, batch_syn = rows[nearest]
-    return {"syn_steps": steps, "expert_epochs": expert_epochs, "max_start_epoch": max_start, "zca": zca,
-            "lr_img": lr_img, "lr_lr": lr_lr, "lr_teacher": lr_teacher, "batch_syn": batch_syn}
+    return {
+        "syn_steps": steps,
+        "expert_epochs": expert_epochs,
+        "max_start_epoch": max_start,
+        "zca": zca,
+        "lr_img": lr_img,
+        "lr_lr": lr_lr,
+        "lr_teacher": lr_teacher,
+        "batch_syn": batch_syn,
+    }
 
 
 @register_preset("mtt", "paper")
@@ -77,5 +85,11 @@ def mtt_cpu_small(dataset: str, ipc: int) -> dict[str, Any]:
     row = _row(dataset, ipc)
     max_start = min(row["max_start_epoch"], CPU_SMALL_EXPERT_EPOCHS - row["expert_epochs"] + 1)
     batch_syn = None if ipc == 1 else CPU_SMALL_BATCH_SYN
-    return {**_COMMON, **row, "iterations": 500, "syn_steps": CPU_SMALL_SYN_STEPS, "max_start_epoch": max_start,
-            "batch_syn": batch_syn}
+    return {
+        **_COMMON,
+        **row,
+        "iterations": 500,
+        "syn_steps": CPU_SMALL_SYN_STEPS,
+        "max_start_epoch": max_start,
+        "batch_syn": batch_syn,
+    }

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
+from ..augment.diffaugment import DiffAugment
 from ..errors import UserError
 from ..fileio import atomic_write, atomic_write_text
 from ..seeding import make_generator, seeded_global_rng
@@ -38,7 +39,7 @@ from .base import Prior
 from .discriminator import ProjectionDiscriminator
 from .io import save_prior
 from .registry import PRIORS
-from .training_state import resume_training_state, save_training_state
+from .training_state import GeneratorState, resume_training_state, save_training_state
 
 if TYPE_CHECKING:  # priors only need the ImageDataset interface, not the data package at import time
     from ..data.dataset import ImageDataset
@@ -164,6 +165,7 @@ def train_prior(
     disc_channels: int = 64,
     spectral_norm: bool = False,
     monitor: Monitor | None = None,
+    diffaug: str = "none",
     **arch_kwargs: Any,
 ) -> tuple[Prior, dict[str, Any]]:
     """Train a class-conditional prior on ``train``; return the frozen prior and its record.
@@ -173,6 +175,8 @@ def train_prior(
     images are resized to it.  ``arch_kwargs`` go to the generator (``latent_dim``,
     ``base_channels``, ...; defaults :data:`DEFAULT_ARCH`).  All randomness flows from ``seed``.
     ``monitor`` scores a frozen snapshot every ``grid_every`` steps (:func:`log_scores`).
+    ``diffaug``: a DiffAugment policy (e.g. ``color_crop_cutout``) applied to everything the
+    discriminator sees, real and generated; ``none`` (the default) sees images as they are.
     """
     device = torch.device(device)
     n = len(train)
@@ -211,7 +215,13 @@ def train_prior(
         "spectral_norm": spectral_norm,
         "dataset_sha256": data_hash,
     }
+    augment = DiffAugment(diffaug)
+    if augment.enabled:  # only then: checkpoints of runs without it keep their settings
+        settings["diffaug"] = diffaug
+    aug_rng = make_generator(seed + 4)
     parts = {"generator": gen, "ema": ema, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d}
+    if augment.enabled:
+        parts["aug_rng"] = GeneratorState(aug_rng)
     start, elapsed = 0, 0.0
     losses = {"d": float("nan"), "g": float("nan")}
     ckpt = checkpoint_path(out) if out is not None else None
@@ -228,12 +238,18 @@ def train_prior(
         z = gen.sample_latents(labels.cpu(), rng).to(device)
 
         fake = gen(z, labels)
-        d_loss = F.relu(1.0 - disc(real, labels)).mean() + F.relu(1.0 + disc(fake.detach(), labels)).mean()
+        seen_real, seen_fake = (
+            (augment(real, aug_rng), augment(fake, aug_rng)) if augment.enabled else (real, fake)
+        )
+        d_loss = (
+            F.relu(1.0 - disc(seen_real, labels)).mean()
+            + F.relu(1.0 + disc(seen_fake.detach(), labels)).mean()
+        )
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
 
-        g_loss = -disc(fake, labels).mean()
+        g_loss = -disc(seen_fake, labels).mean()
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()

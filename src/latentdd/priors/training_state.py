@@ -26,6 +26,19 @@ class Stateful(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> Any: ...
 
 
+class GeneratorState:
+    """A ``torch.Generator`` seen as a checkpointable part (its state as a tensor)."""
+
+    def __init__(self, generator: torch.Generator) -> None:
+        self.generator = generator
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"state": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["state"])
+
+
 def save_training_state(
     path: Path,
     settings: dict[str, Any],

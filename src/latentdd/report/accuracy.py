@@ -65,17 +65,24 @@ def side_by_side(refs: Sequence[RunRefs]) -> Table:
     cross = [r.distilled_cross for r in refs]
     cross_cells = [Cell(pct(v)) for v in cross]
     _mark_best(cross_cells, cross)
-    rows.append([Cell("cross-architecture mean"), *cross_cells,
-                 *(Cell(pct(cross)) for _, _, cross in ref_cols)])
+    rows.append(
+        [Cell("cross-architecture mean"), *cross_cells, *(Cell(pct(cross)) for _, _, cross in ref_cols)]
+    )
     notes = [f"{r.run.label}: {r.run.protocol_line()}; distilled with {r.run.distill_model}" for r in refs]
-    notes.append("mean ± std over n networks trained per architecture (std over runs, population); "
-                 "bold: the best distilled set of the row.")
+    notes.append(
+        "mean ± std over n networks trained per architecture (std over runs, population); "
+        "bold: the best distilled set of the row."
+    )
     notes.append("The cross-architecture mean leaves out the architecture used to distill.")
     missing_full = [r for r in refs if not r.full.available]
     if missing_full:
         notes.append(f"Full data: {missing_full[0].full.note}")
-    return Table(["architecture", *(r.run.label for r in refs), *(h for h, _, _ in ref_cols)], rows,
-                 caption="Test accuracy (%) of fresh networks trained on each set", notes=notes)
+    return Table(
+        ["architecture", *(r.run.label for r in refs), *(h for h, _, _ in ref_cols)],
+        rows,
+        caption="Test accuracy (%) of fresh networks trained on each set",
+        notes=notes,
+    )
 
 
 def _mark_best(cells: list[Cell], values: list[float | None]) -> None:
@@ -95,22 +102,31 @@ def per_run(r: RunRefs) -> Table:
         base = (r.baseline or {}).get(m)
         full = (r.full.accuracy or {}).get(m)
         of_full = 100.0 * acc["mean"] / full["mean"] if full and full["mean"] else None
-        rows.append([
-            m + (" *" if m == r.run.distill_model else ""),
-            pm(acc),
-            pm(base),
-            signed(acc["mean"] - base["mean"] if base else None),
-            pm(full),
-            pct(of_full) + ("%" if of_full is not None else ""),
-            ", ".join(f"{v:.1f}" for v in acc.get("runs", [])),
-        ])
+        rows.append(
+            [
+                m + (" *" if m == r.run.distill_model else ""),
+                pm(acc),
+                pm(base),
+                signed(acc["mean"] - base["mean"] if base else None),
+                pm(full),
+                pct(of_full) + ("%" if of_full is not None else ""),
+                ", ".join(f"{v:.1f}" for v in acc.get("runs", [])),
+            ]
+        )
     cross = r.distilled_cross
     base_cross = r.cross_mean(r.baseline)
     full_cross = r.cross_mean(r.full.accuracy)
-    rows.append(["cross-architecture mean", pct(cross), pct(base_cross),
-                 signed(cross - base_cross if cross is not None and base_cross is not None else None),
-                 pct(full_cross),
-                 pct(100 * cross / full_cross) + "%" if cross is not None and full_cross else "-", ""])
+    rows.append(
+        [
+            "cross-architecture mean",
+            pct(cross),
+            pct(base_cross),
+            signed(cross - base_cross if cross is not None and base_cross is not None else None),
+            pct(full_cross),
+            pct(100 * cross / full_cross) + "%" if cross is not None and full_cross else "-",
+            "",
+        ]
+    )
     notes = [r.run.protocol_line() + "."]
     if r.run.distill_model in r.run.models:
         notes.append("* the architecture used to distill (left out of the cross-architecture mean).")
@@ -118,9 +134,23 @@ def per_run(r: RunRefs) -> Table:
         notes.append(f"random real baseline borrowed from {r.baseline_from} (same IPC, protocol and seeds).")
     elif not r.baseline:
         notes.append("no random real baseline was measured (evaluate without --no-baseline to get one).")
-    notes.append(f"full data: {r.full.note}" if r.full.available else "full data: not measured (see the overview).")
-    return Table.of(["architecture", "distilled", f"random real IPC {r.run.ipc}", "Δ vs random", "full data",
-                     "of full data", "each run"], rows, caption=f"{r.run.label} ({r.run.path})", notes=notes)
+    notes.append(
+        f"full data: {r.full.note}" if r.full.available else "full data: not measured (see the overview)."
+    )
+    return Table.of(
+        [
+            "architecture",
+            "distilled",
+            f"random real IPC {r.run.ipc}",
+            "Δ vs random",
+            "full data",
+            "of full data",
+            "each run",
+        ],
+        rows,
+        caption=f"{r.run.label} ({r.run.path})",
+        notes=notes,
+    )
 
 
 def accuracy_section(refs: Sequence[RunRefs]) -> Section:

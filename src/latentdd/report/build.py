@@ -63,7 +63,9 @@ def build_document(refs: Sequence[RunRefs]) -> Document:
 def report_paths(out: str | Path) -> ReportFiles:
     html = Path(out)
     if html.suffix.lower() not in (".html", ".htm"):
-        raise UserError(f"--out {str(out)!r} must name an .html file (the Markdown is written beside it as .md)")
+        raise UserError(
+            f"--out {str(out)!r} must name an .html file (the Markdown is written beside it as .md)"
+        )
     if html.is_dir():
         raise UserError(f"--out {str(out)!r} is a folder; name the .html file to write")
     return ReportFiles(html, html.with_suffix(".md"))
@@ -91,8 +93,15 @@ def write_report(
     """
     files = report_paths(out)
     runs = load_runs(run_dirs)
-    measurer = FullDataMeasurer(full_data, epochs=full_data_epochs, models=full_data_models, runs=full_data_runs,
-                                data_dir=data_dir, device=device, progress=progress)
+    measurer = FullDataMeasurer(
+        full_data,
+        epochs=full_data_epochs,
+        models=full_data_models,
+        runs=full_data_runs,
+        data_dir=data_dir,
+        device=device,
+        progress=progress,
+    )
     doc = build_document(gather(runs, measurer))
     atomic_write_text(files.html, render_html(doc))
     atomic_write_text(files.markdown, render_markdown(doc, files.html.name))

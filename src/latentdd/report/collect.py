@@ -86,8 +86,10 @@ class Run:
     def protocol_line(self) -> str:
         m = self.metrics
         seeds = ", ".join(str(s) for s in self.seeds) or "-"
-        return (f"protocol {m.get('protocol', '?')}: {m.get('epochs', '?')} epochs, {len(self.seeds)} run(s) "
-                f"per architecture, seeds {seeds}, augmentation {m.get('augmentation', 'not recorded')}")
+        return (
+            f"protocol {m.get('protocol', '?')}: {m.get('epochs', '?')} epochs, {len(self.seeds)} run(s) "
+            f"per architecture, seeds {seeds}, augmentation {m.get('augmentation', 'not recorded')}"
+        )
 
     def protocol_signature(self) -> tuple[Any, ...]:
         """What must agree for two runs' baselines to be interchangeable."""
@@ -109,11 +111,15 @@ def load_run(path: str | Path) -> Run:
     rd = RunDir.existing(path)
     synset_path = rd.file(RunDir.SYNSET)
     if not synset_path.is_file():
-        raise UserError(f"run {str(rd.path)!r} has no synthetic set yet; finish it with "
-                        f"`latentdd distill --resume {rd.path}`")
+        raise UserError(
+            f"run {str(rd.path)!r} has no synthetic set yet; finish it with "
+            f"`latentdd distill --resume {rd.path}`"
+        )
     metrics = rd.read_json(RunDir.METRICS)
     if not isinstance(metrics.get("accuracy"), dict) or not metrics["accuracy"]:
-        raise UserError(f"{rd.file(RunDir.METRICS)} holds no accuracies; re-run `latentdd evaluate {rd.path}`")
+        raise UserError(
+            f"{rd.file(RunDir.METRICS)} holds no accuracies; re-run `latentdd evaluate {rd.path}`"
+        )
     return Run(
         path=rd.path,
         config=rd.config(),
@@ -177,7 +183,11 @@ def baseline_for(run: Run, runs: Sequence[Run]) -> tuple[dict[str, Any] | None, 
     if own:
         return own, ""
     for other in runs:
-        if (other is not run and other.ipc == run.ipc and other.metrics.get("baseline_random_real")
-                and other.protocol_signature() == run.protocol_signature()):
+        if (
+            other is not run
+            and other.ipc == run.ipc
+            and other.metrics.get("baseline_random_real")
+            and other.protocol_signature() == run.protocol_signature()
+        ):
             return other.metrics["baseline_random_real"], other.label
     return None, ""

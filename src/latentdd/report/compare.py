@@ -42,8 +42,10 @@ def compare_table(runs: Sequence[Run], metric: str = CROSS) -> Table:
     metric = metric.lower()
     known = sorted({m for r in runs for m in r.models})
     if metric != CROSS and metric not in known:
-        raise UserError(f"--metric {metric!r} is not an evaluated architecture of these runs; "
-                        f"use {CROSS} or one of: {', '.join(known)}")
+        raise UserError(
+            f"--metric {metric!r} is not an evaluated architecture of these runs; "
+            f"use {CROSS} or one of: {', '.join(known)}"
+        )
     ipcs = sorted({r.ipc for r in runs})
     variants = list(dict.fromkeys(r.variant for r in runs))
     cells: dict[tuple[str, int], list[float]] = {}
@@ -77,9 +79,16 @@ def compare_table(runs: Sequence[Run], metric: str = CROSS) -> Table:
     rows.append(base_row)
     what = "cross-architecture mean" if metric == CROSS else metric
     protocols = sorted({r.protocol_line() for r in runs})
-    notes = ["best of each IPC column marked (bold in Markdown and HTML, * in the terminal); the random real row is a reference, never marked.", *protocols]
-    return Table(["objective/space", *(f"IPC {i}" for i in ipcs)], rows,
-                 caption=f"{runs[0].dataset}: {what} test accuracy (%) by objective/space and IPC", notes=notes)
+    notes = [
+        "best of each IPC column marked (bold in Markdown and HTML, * in the terminal); the random real row is a reference, never marked.",
+        *protocols,
+    ]
+    return Table(
+        ["objective/space", *(f"IPC {i}" for i in ipcs)],
+        rows,
+        caption=f"{runs[0].dataset}: {what} test accuracy (%) by objective/space and IPC",
+        notes=notes,
+    )
 
 
 def compare_runs(paths: Sequence[str | Path], metric: str = CROSS) -> Table:

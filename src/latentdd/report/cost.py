@@ -72,10 +72,18 @@ def cost_table(refs: Sequence[RunRefs]) -> Table:
     full_bytes = [image_bytes(n, s) if n else None for n, s in zip(n_full, shapes, strict=True)]
     syn_bytes = [image_bytes(n, s) for n, s in zip(n_syn, shapes, strict=True)]
     row("training images: full data", [f"{n:,}" if n else "not recorded" for n in n_full])
-    row("training images: synthetic", [f"{n:,} ({r.run.ipc} per class)" for n, r in zip(n_syn, refs, strict=True)])
+    row(
+        "training images: synthetic",
+        [f"{n:,} ({r.run.ipc} per class)" for n, r in zip(n_syn, refs, strict=True)],
+    )
     row("full data as uint8 images", [nbytes(b) for b in full_bytes])
-    row("synthetic set as uint8 images",
-        [f"{nbytes(s)} ({ratio(f, s)} smaller)" if f else nbytes(s) for s, f in zip(syn_bytes, full_bytes, strict=True)])
+    row(
+        "synthetic set as uint8 images",
+        [
+            f"{nbytes(s)} ({ratio(f, s)} smaller)" if f else nbytes(s)
+            for s, f in zip(syn_bytes, full_bytes, strict=True)
+        ],
+    )
     lat, prior_desc, lat_total = [], [], []
     for r, f in zip(refs, full_bytes, strict=True):
         lb = latent_bytes(r)
@@ -88,8 +96,16 @@ def cost_table(refs: Sequence[RunRefs]) -> Table:
             lat_total.append(f"{nbytes(lb)} + prior of unknown size")
         else:
             total = lb + pb
-            lat_total.append(f"{nbytes(total)}" + (f" ({ratio(f, total)} smaller)" if f and f >= total else
-                                                   f" ({ratio(total, f)} larger than the full data)" if f else ""))
+            lat_total.append(
+                f"{nbytes(total)}"
+                + (
+                    f" ({ratio(f, total)} smaller)"
+                    if f and f >= total
+                    else f" ({ratio(total, f)} larger than the full data)"
+                    if f
+                    else ""
+                )
+            )
     row("synthetic set as latents", lat)
     row("prior (generator) to decode them", prior_desc)
     row("latents + prior", lat_total)
@@ -100,13 +116,18 @@ def cost_table(refs: Sequence[RunRefs]) -> Table:
         models += [m for m in r.run.models if m not in models]
     for m in models:
         row(f"train {m}: synthetic vs full", [_train_time(r, m) for r in refs])
-    notes = ["Training times are per network (mean over runs), from metrics.json and the full-data "
-             "measurement, under each run's protocol."]
+    notes = [
+        "Training times are per network (mean over runs), from metrics.json and the full-data "
+        "measurement, under each run's protocol."
+    ]
     if any(not r.full.available for r in refs):
-        notes.append("Full-data training time is shown only where the full data was measured "
-                     "(see the accuracy section).")
-    return Table.of(["", *(r.run.label for r in refs)], rows, caption="Storage and compute", notes=notes,
-                    numeric=False)
+        notes.append(
+            "Full-data training time is shown only where the full data was measured "
+            "(see the accuracy section)."
+        )
+    return Table.of(
+        ["", *(r.run.label for r in refs)], rows, caption="Storage and compute", notes=notes, numeric=False
+    )
 
 
 def _distill_time(stats: dict[str, Any]) -> str:

@@ -35,8 +35,14 @@ class Table:
     numeric: bool = True
 
     @staticmethod
-    def of(columns: list[str], rows: list[list[Cell | str]], caption: str = "",
-           notes: list[str] | None = None, summary: str = "", numeric: bool = True) -> Table:
+    def of(
+        columns: list[str],
+        rows: list[list[Cell | str]],
+        caption: str = "",
+        notes: list[str] | None = None,
+        summary: str = "",
+        numeric: bool = True,
+    ) -> Table:
         """A table whose plain-string cells are wrapped in :class:`Cell`."""
         wrapped = [[c if isinstance(c, Cell) else Cell(str(c)) for c in row] for row in rows]
         return Table(list(columns), wrapped, caption, list(notes or []), summary, numeric)

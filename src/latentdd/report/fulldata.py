@@ -43,8 +43,9 @@ def cache_dir() -> Path:
     return user_cache_dir() / "fulldata"
 
 
-def cache_key(dataset: str, dataset_sha256: str, model: str, protocol: EvalProtocol, seed: int,
-              digits: bool) -> dict[str, Any]:
+def cache_key(
+    dataset: str, dataset_sha256: str, model: str, protocol: EvalProtocol, seed: int, digits: bool
+) -> dict[str, Any]:
     """Everything a full-data accuracy depends on (``digits`` switches DSA's flip off)."""
     return {
         "format": CACHE_FORMAT,
@@ -91,9 +92,18 @@ class FullDataMeasurer:
     (auto) use the cache, and measure only on an accelerator.
     """
 
-    def __init__(self, mode: bool | None = None, *, epochs: int | None = None, models: Sequence[str] | None = None,
-                 runs: int | None = None, data_dir: str | None = None, device: str = "auto", progress: bool = True,
-                 root: Path | None = None) -> None:
+    def __init__(
+        self,
+        mode: bool | None = None,
+        *,
+        epochs: int | None = None,
+        models: Sequence[str] | None = None,
+        runs: int | None = None,
+        data_dir: str | None = None,
+        device: str = "auto",
+        progress: bool = True,
+        root: Path | None = None,
+    ) -> None:
         if epochs is not None and epochs < 1:
             raise UserError(f"--full-data-epochs must be at least 1, got {epochs}")
         if runs is not None and runs < 1:
@@ -132,14 +142,20 @@ class FullDataMeasurer:
             return FullData(None, "not measured (--no-full-data)")
         sha = run.dataset_sha256
         if not sha:
-            return FullData(None, "not measured: the run does not record its dataset's content hash, "
-                                  "so a cached result could not be matched to it")
+            return FullData(
+                None,
+                "not measured: the run does not record its dataset's content hash, "
+                "so a cached result could not be matched to it",
+            )
         if not run.seeds or not run.models:
             return FullData(None, "not measured: metrics.json records no seeds or architectures to repeat")
         models, seeds = self.wanted(run)
         if not models:
-            return FullData(None, f"not measured: --full-data-models {','.join(self.models or [])} names none of "
-                                  f"the run's architectures ({', '.join(run.models)})")
+            return FullData(
+                None,
+                f"not measured: --full-data-models {','.join(self.models or [])} names none of "
+                f"the run's architectures ({', '.join(run.models)})",
+            )
         protocol_epochs = int(run.metrics.get("epochs") or 0) or None
         try:
             protocol = get_protocol(str(run.metrics.get("protocol")), epochs=self.epochs or protocol_epochs)
@@ -154,13 +170,24 @@ class FullDataMeasurer:
         measured = 0
         if missing and self.mode is None and self._device().type == "cpu":
             images = f"{n_train} images" if n_train else "the full training set"
-            opt_in = (f"training {len(models)} architecture(s) x {len(seeds)} seed(s) on {images} for "
-                      f"{protocol.epochs} epoch(s) is opt-in on a CPU; pass --full-data (and --full-data-epochs N, "
-                      "--full-data-models, --full-data-runs to bound it). Results are cached once measured.")
+            opt_in = (
+                f"training {len(models)} architecture(s) x {len(seeds)} seed(s) on {images} for "
+                f"{protocol.epochs} epoch(s) is opt-in on a CPU; pass --full-data (and --full-data-epochs N, "
+                "--full-data-models, --full-data-runs to bound it). Results are cached once measured."
+            )
             if len(missing) == len(pairs):
-                return FullData(None, f"not measured: {opt_in}", protocol_epochs=protocol_epochs, n_train=n_train)
-            return self._summarize(run, found, protocol, protocol_epochs, n_train, 0,
-                                   unmeasured=f"{len(missing)} of {len(pairs)} network(s) not in the cache ({opt_in})")
+                return FullData(
+                    None, f"not measured: {opt_in}", protocol_epochs=protocol_epochs, n_train=n_train
+                )
+            return self._summarize(
+                run,
+                found,
+                protocol,
+                protocol_epochs,
+                n_train,
+                0,
+                unmeasured=f"{len(missing)} of {len(pairs)} network(s) not in the cache ({opt_in})",
+            )
         if missing:
             try:
                 splits = self._load(run)
@@ -169,16 +196,24 @@ class FullDataMeasurer:
                     raise
                 return FullData(None, f"not measured: {e}")
             if splits.info.get("sha256") != sha:
-                return FullData(None, f"not measured: the {run.dataset!r} data found now (sha256 "
-                                      f"{str(splits.info.get('sha256'))[:12]}) is not what the run was distilled "
-                                      f"from ({sha[:12]}); pass --data-dir to the original data")
+                return FullData(
+                    None,
+                    f"not measured: the {run.dataset!r} data found now (sha256 "
+                    f"{str(splits.info.get('sha256'))[:12]}) is not what the run was distilled "
+                    f"from ({sha[:12]}); pass --data-dir to the original data",
+                )
             n_train = len(splits.train)
             found.update(self._measure(splits, protocol, missing, keys))
             measured = len(missing)
         return self._summarize(run, found, protocol, protocol_epochs, n_train, measured)
 
-    def _measure(self, splits: DatasetSplits, protocol: EvalProtocol, missing: list[tuple[str, int]],
-                 keys: dict[tuple[str, int], dict[str, Any]]) -> dict[tuple[str, int], dict[str, Any]]:
+    def _measure(
+        self,
+        splits: DatasetSplits,
+        protocol: EvalProtocol,
+        missing: list[tuple[str, int]],
+        keys: dict[tuple[str, int], dict[str, Any]],
+    ) -> dict[tuple[str, int], dict[str, Any]]:
         device = self._device()
         dsa = make_dsa(protocol.dsa_strategy, digits=splits.digits)
         bar = None
@@ -194,11 +229,25 @@ class FullDataMeasurer:
                 # killed report resumes the network where it was (same weights as uninterrupted)
                 partial = file.with_suffix(".partial.pt")
                 partial.parent.mkdir(parents=True, exist_ok=True)
-                r = train_and_test(model, splits.train.images, splits.train.labels, splits.test,
-                                   protocol=protocol, seed=seed, dsa=dsa, device=device, checkpoint=partial,
-                                   progress=self.progress)
-                result = {"accuracy": r.accuracy, "per_class": r.per_class, "train_seconds": r.train_seconds,
-                          "device": str(device), "n_train": len(splits.train)}
+                r = train_and_test(
+                    model,
+                    splits.train.images,
+                    splits.train.labels,
+                    splits.test,
+                    protocol=protocol,
+                    seed=seed,
+                    dsa=dsa,
+                    device=device,
+                    checkpoint=partial,
+                    progress=self.progress,
+                )
+                result = {
+                    "accuracy": r.accuracy,
+                    "per_class": r.per_class,
+                    "train_seconds": r.train_seconds,
+                    "device": str(device),
+                    "n_train": len(splits.train),
+                }
                 run_cache.write_keyed(file, keys[(model, seed)], result)
                 partial.unlink(missing_ok=True)
                 out[(model, seed)] = result
@@ -209,8 +258,16 @@ class FullDataMeasurer:
                 bar.close()
         return out
 
-    def _summarize(self, run: Run, found: dict[tuple[str, int], dict[str, Any] | None], protocol: EvalProtocol,
-                   protocol_epochs: int | None, n_train: int | None, measured: int, unmeasured: str = "") -> FullData:
+    def _summarize(
+        self,
+        run: Run,
+        found: dict[tuple[str, int], dict[str, Any] | None],
+        protocol: EvalProtocol,
+        protocol_epochs: int | None,
+        n_train: int | None,
+        measured: int,
+        unmeasured: str = "",
+    ) -> FullData:
         accuracy, per_class, seconds = {}, {}, {}
         for model in dict.fromkeys(m for m, _ in found):
             results = [r for (m, _), r in found.items() if m == model and r is not None]
@@ -223,8 +280,10 @@ class FullDataMeasurer:
         cached = sum(r is not None for r in found.values()) - measured
         how = f"{measured} network(s) trained now, {cached} from the cache in {self.root or cache_dir()}"
         if protocol_epochs and protocol.epochs != protocol_epochs:
-            how += (f"; trained {protocol.epochs} epoch(s) instead of the protocol's {protocol_epochs} "
-                    "(--full-data-epochs), so these figures understate what the full data reaches")
+            how += (
+                f"; trained {protocol.epochs} epoch(s) instead of the protocol's {protocol_epochs} "
+                "(--full-data-epochs), so these figures understate what the full data reaches"
+            )
         left_out = [m for m in run.models if m not in accuracy]
         if left_out:
             how += f"; not measured for {', '.join(left_out)}"
@@ -233,4 +292,6 @@ class FullDataMeasurer:
             how += f"; seed(s) {', '.join(map(str, seeds))} of the run's {len(run.seeds)}"
         if unmeasured:
             how += f"; {unmeasured}"
-        return FullData(accuracy, how, per_class, seconds, protocol.epochs, protocol_epochs, n_train, measured)
+        return FullData(
+            accuracy, how, per_class, seconds, protocol.epochs, protocol_epochs, n_train, measured
+        )

@@ -97,15 +97,20 @@ def render_table(t: Table) -> str:
     caption = f'<p class="caption">{escape(t.caption)}</p>' if t.caption else ""
     notes = "".join(f"<li>{escape(n)}</li>" for n in t.notes)
     kind = "numeric" if t.numeric else "text"
-    return (f'<div class="tablebox">{summary}{caption}<div class="scroll"><table class="{kind}"><thead><tr>{head}'
-            f"</tr></thead>\n<tbody>\n{body}\n</tbody></table></div>"
-            + (f'<ul class="notes">{notes}</ul>' if notes else "") + "</div>")
+    return (
+        f'<div class="tablebox">{summary}{caption}<div class="scroll"><table class="{kind}"><thead><tr>{head}'
+        f"</tr></thead>\n<tbody>\n{body}\n</tbody></table></div>"
+        + (f'<ul class="notes">{notes}</ul>' if notes else "")
+        + "</div>"
+    )
 
 
 def render_figure(f: Figure) -> str:
     cls = ' class="pixelated"' if f.pixelated else ""
-    return (f'<figure><img src="{data_uri(f.png)}"{cls} alt="{escape(f.alt or f.caption)}">'
-            f"<figcaption>{escape(f.caption)}</figcaption></figure>")
+    return (
+        f'<figure><img src="{data_uri(f.png)}"{cls} alt="{escape(f.alt or f.caption)}">'
+        f"<figcaption>{escape(f.caption)}</figcaption></figure>"
+    )
 
 
 def render_block(block: Block) -> str:

@@ -71,7 +71,13 @@ def images_section(runs: Sequence[Run]) -> Section:
             xs = px[hard_labels(r) == c]
             if xs.shape[0] == 0:
                 continue
-            figures.append(Figure(class_strip(xs, k), r.label,
-                                  alt=f"{name}: {xs.shape[0]} synthetic image(s) of {r.label}", pixelated=True))
+            figures.append(
+                Figure(
+                    class_strip(xs, k),
+                    r.label,
+                    alt=f"{name}: {xs.shape[0]} synthetic image(s) of {r.label}",
+                    pixelated=True,
+                )
+            )
         blocks.append(Gallery(name, figures))
     return Section("images", "Synthetic images", blocks)

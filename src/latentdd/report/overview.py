@@ -19,18 +19,34 @@ def overview_section(refs: Sequence[RunRefs]) -> Section:
         cross = r.distilled_cross
         base = r.cross_mean(r.baseline)
         full = r.cross_mean(r.full.accuracy)
-        rows.append([
-            r.run.label,
-            pct(cross),
-            signed(cross - base if cross is not None and base is not None else None),
-            _of_full(r, cross, full),
-            seconds(r.run.stats.get("distill_seconds")),
-            str(r.run.path),
-        ])
-    table = Table.of(["run", "cross-arch mean %", "vs random real (points)", "of full data", "distillation time",
-                      "folder"], rows, caption="Runs in this report")
-    dataset = (f"Dataset {first.dataset}" + (f", {n_train:,} training images" if n_train else "")
-               + (f", content sha256 {sha[:16]}…" if sha else "") + f"; {len(first.synset.classes)} classes.")
+        rows.append(
+            [
+                r.run.label,
+                pct(cross),
+                signed(cross - base if cross is not None and base is not None else None),
+                _of_full(r, cross, full),
+                seconds(r.run.stats.get("distill_seconds")),
+                str(r.run.path),
+            ]
+        )
+    table = Table.of(
+        [
+            "run",
+            "cross-arch mean %",
+            "vs random real (points)",
+            "of full data",
+            "distillation time",
+            "folder",
+        ],
+        rows,
+        caption="Runs in this report",
+    )
+    dataset = (
+        f"Dataset {first.dataset}"
+        + (f", {n_train:,} training images" if n_train else "")
+        + (f", content sha256 {sha[:16]}…" if sha else "")
+        + f"; {len(first.synset.classes)} classes."
+    )
     blocks = [Paragraph(dataset), table]
     unmeasured = [r for r in refs if not r.full.available]
     if unmeasured:
@@ -49,7 +65,8 @@ def _of_full(r: RunRefs, cross: float | None, full: float | None) -> str:
         shares = []
         for model, block in (r.full.accuracy or {}).items():
             mine = (r.run.accuracy(model) or {}).get("mean")
-            shares.append(f"{model} {pct(100 * mine / block['mean'])}%" if mine is not None and block["mean"]
-                          else model)
+            shares.append(
+                f"{model} {pct(100 * mine / block['mean'])}%" if mine is not None and block["mean"] else model
+            )
         return f"{', '.join(shares)} (only architecture(s) measured)"
     return "not measured"

@@ -18,8 +18,10 @@ from .fmt import seconds
 from .references import RunRefs
 
 DPI = 110
-SPACE_COLORS = {"pixel": ("#1f77b4", "#6baed6", "#08519c", "#9ecae1"),
-                "latent": ("#ff7f0e", "#fdae6b", "#a63603", "#fdd0a2")}
+SPACE_COLORS = {
+    "pixel": ("#1f77b4", "#6baed6", "#08519c", "#9ecae1"),
+    "latent": ("#ff7f0e", "#fdae6b", "#a63603", "#fdd0a2"),
+}
 OTHER_COLORS = ("#7f7f7f", "#bdbdbd", "#525252")
 GREYS = ("#9e9e9e", "#cfcfcf", "#6e6e6e", "#e0e0e0")
 REFERENCE_COLORS = {"random real": "#9e9e9e", "full data": "#2ca02c"}
@@ -65,12 +67,22 @@ def accuracy_vs_ipc(refs: Sequence[RunRefs]) -> bytes:
     ax = fig.add_subplot()
     variants = list(dict.fromkeys(r.run.variant for r in refs))
     for v in variants:
-        pts = sorted((r.run.ipc, r.distilled_cross) for r in refs if r.run.variant == v and r.distilled_cross is not None)
+        pts = sorted(
+            (r.run.ipc, r.distilled_cross)
+            for r in refs
+            if r.run.variant == v and r.distilled_cross is not None
+        )
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=v, color=_variant_color(refs, v))
     base = [(ipc, r.reference_cross(r.baseline)) for ipc, r in _baselines_by_ipc(refs).items()]
     if base:
-        ax.plot([b[0] for b in base], [b[1] for b in base], ls="--", marker="s",
-                color=REFERENCE_COLORS["random real"], label="random real")
+        ax.plot(
+            [b[0] for b in base],
+            [b[1] for b in base],
+            ls="--",
+            marker="s",
+            color=REFERENCE_COLORS["random real"],
+            label="random real",
+        )
     full = [r.cross_mean(r.full.accuracy) for r in refs if r.full.available]
     if full:
         ax.axhline(max(full), ls=":", color=REFERENCE_COLORS["full data"], label="full data")
@@ -90,8 +102,11 @@ def accuracy_vs_time(refs: Sequence[RunRefs]) -> bytes:
     fig = MplFigure(figsize=(6.4, 4.0))
     ax = fig.add_subplot()
     for v in dict.fromkeys(r.run.variant for r in refs):
-        pts = [(r.run.stats["distill_seconds"], r.distilled_cross, r.run.ipc) for r in refs
-               if r.run.variant == v and "distill_seconds" in r.run.stats and r.distilled_cross is not None]
+        pts = [
+            (r.run.stats["distill_seconds"], r.distilled_cross, r.run.ipc)
+            for r in refs
+            if r.run.variant == v and "distill_seconds" in r.run.stats and r.distilled_cross is not None
+        ]
         if not pts:
             continue
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], label=v, s=40, color=_variant_color(refs, v))
@@ -140,19 +155,40 @@ def grouped_bars(refs: Sequence[RunRefs]) -> bytes:
 
 
 def plots_section(refs: Sequence[RunRefs]) -> Section:
-    blocks: list[Any] = [Figure(grouped_bars(refs), "Accuracy per architecture: pixel (blue) and latent (orange) "
-                                "sets beside the random real subset and the full data; error bars: std over runs.",
-                                alt="grouped bars of accuracy per architecture")]
+    blocks: list[Any] = [
+        Figure(
+            grouped_bars(refs),
+            "Accuracy per architecture: pixel (blue) and latent (orange) "
+            "sets beside the random real subset and the full data; error bars: std over runs.",
+            alt="grouped bars of accuracy per architecture",
+        )
+    ]
     if len({r.run.ipc for r in refs}) >= 2:
-        blocks.append(Figure(accuracy_vs_ipc(refs), "Cross-architecture mean accuracy against images per class.",
-                             alt="accuracy against IPC"))
+        blocks.append(
+            Figure(
+                accuracy_vs_ipc(refs),
+                "Cross-architecture mean accuracy against images per class.",
+                alt="accuracy against IPC",
+            )
+        )
     else:
-        blocks.append(Paragraph("Accuracy against IPC needs runs at two or more IPCs; pass more run folders.",
-                                "note"))
+        blocks.append(
+            Paragraph("Accuracy against IPC needs runs at two or more IPCs; pass more run folders.", "note")
+        )
     if sum("distill_seconds" in r.run.stats for r in refs) >= 2:
-        blocks.append(Figure(accuracy_vs_time(refs), "Cross-architecture mean accuracy against distillation time.",
-                             alt="accuracy against distillation time"))
+        blocks.append(
+            Figure(
+                accuracy_vs_time(refs),
+                "Cross-architecture mean accuracy against distillation time.",
+                alt="accuracy against distillation time",
+            )
+        )
     else:
-        blocks.append(Paragraph("Accuracy against distillation time needs two or more runs with a recorded "
-                                "distillation time.", "note"))
+        blocks.append(
+            Paragraph(
+                "Accuracy against distillation time needs two or more runs with a recorded "
+                "distillation time.",
+                "note",
+            )
+        )
     return Section("plots", "Plots", blocks)

@@ -23,10 +23,17 @@ def git_commit(where: Path | None = None) -> str | None:
     uncommitted changes to tracked files; ``None`` outside a git checkout or without git."""
     where = where or Path(__file__).resolve().parent
     try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True,
-                              timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return head + ("+dirty" if dirty else "") if head else None
@@ -41,8 +48,10 @@ def _prior_lines(record: dict[str, Any] | None) -> list[tuple[str, str]]:
     if not record:
         return [("prior", "none (pixel space)")]
     if record.get("source") == "random":
-        return [("prior", f"random weights, architecture {record.get('arch')}, seed {record.get('seed')}"),
-                ("prior license", "none needed (no training data involved)")]
+        return [
+            ("prior", f"random weights, architecture {record.get('arch')}, seed {record.get('seed')}"),
+            ("prior license", "none needed (no training data involved)"),
+        ]
     dataset = record.get("dataset")
     if isinstance(dataset, dict):
         dataset = f"{dataset.get('name')} (sha256 {str(dataset.get('sha256'))[:16]}…)"
@@ -56,14 +65,20 @@ def _prior_lines(record: dict[str, Any] | None) -> list[tuple[str, str]]:
         ("prior file sha256", str(record.get("file_sha256", "not recorded"))),
         ("prior license", str(record.get("license", "not declared in the prior file"))),
     ]
-    for key, label in (("declared_license", "prior license (declared for this run)"),
-                       ("declared_source", "prior source (declared for this run)"),
-                       ("spec", "prior spec")):
+    for key, label in (
+        ("declared_license", "prior license (declared for this run)"),
+        ("declared_source", "prior source (declared for this run)"),
+        ("spec", "prior spec"),
+    ):
         if record.get(key):
             lines.append((label, str(record[key])))
     if record.get("module_file"):
-        lines.append(("prior module file", f"{record['module_file']['path']} "
-                                           f"(sha256 {record['module_file']['file_sha256'][:16]}…)"))
+        lines.append(
+            (
+                "prior module file",
+                f"{record['module_file']['path']} (sha256 {record['module_file']['file_sha256'][:16]}…)",
+            )
+        )
     if record.get("steps"):
         lines.append(("prior training", f"{record['steps']} steps, {record.get('train_seconds', '?')} s"))
     return lines
@@ -76,25 +91,48 @@ def provenance_table(refs: Sequence[RunRefs]) -> Table:
         ds = stats.get("dataset", {})
         items: list[tuple[str, str]] = [
             ("run folder", str(run.path)),
-            ("dataset", f"{run.dataset} ({ds.get('source') or run.meta.get('dataset_source', 'source not recorded')})"),
-            ("dataset size", f"{ds.get('n_train', '?')} train / {ds.get('n_test', '?')} test images, "
-                             f"{'x'.join(str(v) for v in run.synset.images.shape[1:])} (C x H x W)"),
+            (
+                "dataset",
+                f"{run.dataset} ({ds.get('source') or run.meta.get('dataset_source', 'source not recorded')})",
+            ),
+            (
+                "dataset size",
+                f"{ds.get('n_train', '?')} train / {ds.get('n_test', '?')} test images, "
+                f"{'x'.join(str(v) for v in run.synset.images.shape[1:])} (C x H x W)",
+            ),
             ("dataset sha256", str(run.dataset_sha256 or "not recorded")),
             ("dataset license", str(ds.get("license", "not recorded"))),
-            ("objective / space", f"{run.method} / {run.space}" + (f", layer {run.layer}" if run.layer is not None else "")),
-            ("distillation", f"{run.config.iterations} iterations on {run.distill_model}, seed {run.config.seed}"),
+            (
+                "objective / space",
+                f"{run.method} / {run.space}" + (f", layer {run.layer}" if run.layer is not None else ""),
+            ),
+            (
+                "distillation",
+                f"{run.config.iterations} iterations on {run.distill_model}, seed {run.config.seed}",
+            ),
             *_prior_lines(run.meta.get("prior") or stats.get("prior")),
             ("evaluation", run.protocol_line()),
-            ("made with", str(stats.get("latentdd_version") or run.meta.get("latentdd_version")
-                              or "not recorded by the run")),
+            (
+                "made with",
+                str(
+                    stats.get("latentdd_version")
+                    or run.meta.get("latentdd_version")
+                    or "not recorded by the run"
+                ),
+            ),
         ]
         per_run.append(dict(items))
     keys: list[str] = []
     for d in per_run:
         keys += [k for k in d if k not in keys]
     rows = [[k, *(d.get(k, "-") for d in per_run)] for k in keys]
-    return Table.of(["", *(r.run.label for r in refs)], rows, caption="Where each run came from",
-                    notes=[f"report made by {code_version()}"], numeric=False)
+    return Table.of(
+        ["", *(r.run.label for r in refs)],
+        rows,
+        caption="Where each run came from",
+        notes=[f"report made by {code_version()}"],
+        numeric=False,
+    )
 
 
 def settings_diff(refs: Sequence[RunRefs]) -> Table | None:
@@ -106,8 +144,12 @@ def settings_diff(refs: Sequence[RunRefs]) -> Table | None:
     if not keys:
         return None
     rows = [[k, *(_setting(c.get(k)) for c in configs)] for k in keys]
-    return Table.of(["setting", *(r.run.label for r in refs)], rows, caption="Settings that differ between the runs",
-                    numeric=False)
+    return Table.of(
+        ["setting", *(r.run.label for r in refs)],
+        rows,
+        caption="Settings that differ between the runs",
+        numeric=False,
+    )
 
 
 def _setting(value: Any) -> str:

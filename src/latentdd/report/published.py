@@ -30,5 +30,7 @@ def published_whole_dataset_note(dataset: str) -> str | None:
         return None
     parts = ", ".join(f"{arch} {m:.1f} ± {s:.1f} %" for arch, (m, s) in figures.items())
     source = SOURCES.get(dataset, DEFAULT_SOURCE)
-    return (f"For orientation only: the published whole-dataset accuracy of {dataset} is {parts} "
-            f"({source}; a different protocol, not comparable figure for figure).")
+    return (
+        f"For orientation only: the published whole-dataset accuracy of {dataset} is {parts} "
+        f"({source}; a different protocol, not comparable figure for figure)."
+    )

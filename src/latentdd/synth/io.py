@@ -53,9 +53,12 @@ def save_synset(path: str | Path, saved: SavedSynset) -> None:
 def load_synset(path: str | Path) -> SavedSynset:
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"synthetic set {str(p)!r} does not exist; pass a run folder or a synset.safetensors file")
+        raise UserError(
+            f"synthetic set {str(p)!r} does not exist; pass a run folder or a synset.safetensors file"
+        )
     tensors, metadata = read_safetensors(
-        p, f"{str(p)!r} is not a readable synthetic set (corrupt or wrong format); re-run distillation")
+        p, f"{str(p)!r} is not a readable synthetic set (corrupt or wrong format); re-run distillation"
+    )
     if metadata.get("latentdd_kind") != KIND:
         kind = metadata.get("latentdd_kind", "unknown")
         raise UserError(f"{str(p)!r} is a {kind!r} file, not a synthetic set; pass a synset.safetensors file")
