@@ -223,3 +223,66 @@ def test_gan_with_diffaugment_changes_training_and_resumes_exactly(tmp_path):
     resumed, _ = train_prior(data, steps=4, out=str(out), diffaug="color_crop_cutout", **gan)
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b), name  # the augmentation stream is checkpointed too
+
+
+# -- real-image starts for GANs, and the feature-map bound ----------------------------------------
+
+
+def tiny_gan(classes=3, channels=3, size=16):
+    from latentdd.priors import ConditionalGenerator
+    from latentdd.seeding import seeded_global_rng
+
+    with seeded_global_rng(0):
+        prior = ConditionalGenerator(classes, channels, image_size=size, latent_dim=8, w_dim=16, base_channels=16,
+                                     min_channels=8)
+    prior.calibrate(make_generator(1), batches=2, batch_size=16)
+    return prior.requires_grad_(False)
+
+
+@pytest.mark.parametrize("layer", [0, 1])
+def test_inversion_reconstructs_images_the_generator_can_draw(layer):
+    from latentdd.priors.inversion import class_mean_codes, invert
+
+    prior = tiny_gan()
+    labels = torch.tensor([0, 1, 2, 1])
+    with torch.no_grad():
+        target = prior(prior.sample_latents(labels, make_generator(5)), labels)
+        start_w = class_mean_codes(prior, labels, make_generator(0))
+        start = prior.tail(prior.head(start_w, layer), start_w, layer)
+    w, f = invert(prior, target, labels, layer, steps=100, lr=0.05, chunk=3)
+    assert w.shape == start_w.shape and f.shape == (4, *prior.layer_shape(layer))
+    with torch.no_grad():
+        err = (prior.tail(f, w, layer) - target).pow(2).mean()
+    assert err < 0.2 * (start - target).pow(2).mean()
+    assert not any(p.requires_grad for p in prior.parameters())  # the prior is left frozen
+
+
+def test_latent_set_with_real_start_inverts_a_gan_and_the_radius_bounds_the_features():
+    data = toy(size=16)
+    prior = tiny_gan()
+    images, labels = data.images[:4], data.labels[:4]
+    sampled = LatentSet(prior, 1, labels, 3, data.mean, data.std, make_generator(0))
+    real = LatentSet(prior, 1, labels, 3, data.mean, data.std, make_generator(0), init_images=images,
+                     invert_steps=60, feat_radius=0.1)
+    err = lambda s: (s.decode() - images).pow(2).mean()  # noqa: E731
+    assert err(real) < err(sampled)
+    with torch.no_grad():
+        real.f.add_(10 * torch.randn_like(real.f))  # a huge step
+    real.after_step()
+    moved = (real.f - real.f_start).flatten(1).norm(dim=1)
+    assert torch.all(moved <= 0.1 * real.f_start.flatten(1).norm(dim=1) * (1 + 1e-5))
+    free = LatentSet(prior, 1, labels, 3, data.mean, data.std, make_generator(0))
+    with torch.no_grad():
+        free.f.add_(10.0)
+    free.after_step()  # radius 0: no bound
+    assert torch.allclose(free.f, free.f_start + 10.0)
+
+
+def test_init_values_are_checked_per_space():
+    from latentdd.config import build_config
+
+    with pytest.raises(UserError, match="--init sample"):
+        build_config({"space": "pixel", "init": "sample"})
+    with pytest.raises(UserError, match="--feat-radius"):
+        build_config({"space": "latent", "prior": "random", "feat_radius": -1})
+    assert build_config({"space": "latent", "prior": "random", "init": "sample"}).init == "sample"

@@ -45,7 +45,10 @@ class DistillConfig:
     lr_prior: float = 1e-4  # learning rate of the generator weights with --learn-prior
     preset: str = "paper"  # "paper" (published settings) or "cpu-small" (PROTOCOL.md budgets)
     iterations: int = 20000
-    init: str = "real"  # pixel space: "real" or "noise"
+    init: str = "real"  # "real" images (latent: encoded or inverted), "noise" (pixel), "sample" (latent: GLaD)
+    feat_radius: float = 0.0  # latent: keep each feature map within this multiple of its start's norm (0: off)
+    invert_steps: int = 200  # latent, --init real, priors without an encoder: Adam steps per inversion stage
+    invert_lr: float = 0.05  # ... and their learning rate
     # distillation network
     model: str = "convnet"
     model_args: dict[str, Any] = field(default_factory=dict)  # e.g. width=64,depth=2
@@ -209,8 +212,12 @@ def validate(cfg: DistillConfig) -> None:
         raise UserError(f"--ipc must be at least 1, got {cfg.ipc}")
     if cfg.iterations < 0:
         raise UserError(f"--iterations must be >= 0, got {cfg.iterations}")
-    if cfg.init not in ("real", "noise"):
-        raise UserError(f"--init must be 'real' or 'noise', got {cfg.init!r}")
+    if cfg.init not in ("real", "noise", "sample"):
+        raise UserError(f"--init must be 'real', 'noise' (pixel space) or 'sample' (latent space), got {cfg.init!r}")
+    if cfg.init == "sample" and cfg.space == "pixel":
+        raise UserError("--init sample starts from a prior's samples, so it needs --space latent; use real or noise")
+    if cfg.feat_radius < 0:
+        raise UserError(f"--feat-radius must be >= 0 (0 switches the bound off), got {cfg.feat_radius}")
     if cfg.space == "latent" and not cfg.prior:
         raise UserError(
             "--space latent needs a generator: pass --prior FILE (from `latentdd prior train`) or --prior random"

@@ -52,11 +52,8 @@ def build_synset(
         return PixelSet(images, labels, train.num_classes).to(device), None
     prior, record = load_run_prior(cfg, splits, device)
     init_images = None
-    if cfg.init == "real" and callable(getattr(prior, "init_from_images", None)):
-        # priors with an encoder (autoencoders) start from encoded real images
-        init_images = train.images[train.sample_per_class(cfg.ipc, generator, replace_if_short=False)].to(
-            device
-        )
+    if cfg.init == "real":  # encoded (autoencoders) or inverted (GANs) real images; else GLaD's samples
+        init_images = train.images[train.sample_per_class(cfg.ipc, generator, replace_if_short=False)].to(device)
     synset = LatentSet(
         prior.to(device),
         int(cfg.layer),
@@ -68,6 +65,9 @@ def build_synset(
         chunk=cfg.decode_chunk,
         init_images=init_images,
         learn_prior=cfg.learn_prior,
+        feat_radius=cfg.feat_radius,
+        invert_steps=cfg.invert_steps,
+        invert_lr=cfg.invert_lr,
     )
     return synset, record
 

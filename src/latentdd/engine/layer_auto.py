@@ -66,9 +66,15 @@ def validation_splits(cfg: DistillConfig, splits: DatasetSplits) -> DatasetSplit
 
 
 def score_layer(
-    cfg: DistillConfig, layer: int, splits: DatasetSplits, device: torch.device, progress: bool
-) -> tuple[float, dict[str, float]]:
-    """Short distillation at ``layer`` on ``splits.train``; mean scorer accuracy on ``splits.test``."""
+    cfg: DistillConfig,
+    layer: int,
+    splits: DatasetSplits,
+    device: torch.device,
+    progress: bool,
+    return_images: bool = False,
+) -> tuple[Any, ...]:
+    """Short distillation at ``layer`` on ``splits.train``; mean scorer accuracy on ``splits.test``
+    and per scorer (and the distilled images with ``return_images``)."""
     from .loop import make_optimizer, run_iterations
 
     # compile "auto" stays off for the default 50 iterations and pays off for longer probes
@@ -97,6 +103,8 @@ def score_layer(
         ).accuracy
         for model in protocol.models
     }
+    if return_images:
+        return statistics.fmean(scores.values()), scores, images
     return statistics.fmean(scores.values()), scores
 
 

@@ -52,6 +52,7 @@ def distill_step(
     loss.backward()
     synset.backward(images.grad)
     optimizer.step()
+    synset.after_step()
     objective.after_step(synset.decode, synset.labels, generator)
     return float(loss.detach())
 

@@ -40,6 +40,9 @@ class SyntheticSet(nn.Module, ABC):
         """Optimizer parameter groups, each with the learning rate of the published setting."""
         ...
 
+    def after_step(self) -> None:
+        """Called after every optimizer step (a set may project its tensors back into bounds)."""
+
     def tensors(self) -> dict[str, torch.Tensor]:
         """Everything to save beside the images (learnable tensors)."""
         return {name: p.detach() for name, p in self.named_parameters()}

@@ -1,8 +1,15 @@
 """GLaD: each image is ``G_tail(f, w)`` for a frozen generator split at layer ``k``.
 
 The learnable tensors are the feature map ``f`` entering layer ``k`` and the per-image
-latent code ``w`` that conditions the later layers (StyleGAN's w+).  Both start from
-class-conditional samples of the prior, so the set starts on the generator's manifold.
+latent code ``w`` that conditions the later layers (StyleGAN's w+).  They start either from
+real images -- encoded by a prior that has an encoder (an autoencoder), or found by inverting
+the generator (:mod:`latentdd.priors.inversion`) -- or from class-conditional samples of the
+prior (GLaD's start).  Either way the set starts on the generator's manifold.
+
+``feat_radius`` keeps it there: after every step each image's feature map is projected back into
+a ball around its start of radius ``feat_radius`` times the start's norm (0: no bound).  Left
+alone, DM's step drove the CPU-trained GAN's layer-0 features to twice their sampled norm, where
+the generator draws saturated blobs.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import torch
 from torch import nn
 
 from ..priors.base import Prior
+from ..priors.inversion import invert
+from ..seeding import draw_seed
 from .base import SyntheticSet
 
 
@@ -31,6 +40,9 @@ class LatentSet(SyntheticSet):
         chunk: int = 64,
         init_images: torch.Tensor | None = None,
         learn_prior: bool = False,
+        feat_radius: float = 0.0,
+        invert_steps: int = 200,
+        invert_lr: float = 0.05,
     ) -> None:
         super().__init__(labels, num_classes)
         # eval() always: batch-norm priors use their fixed statistics, so an image never depends
@@ -41,22 +53,41 @@ class LatentSet(SyntheticSet):
         self.chunk = max(1, int(chunk))
         self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
-        with torch.no_grad():
-            w, f = self._initial_codes(init_images, generator)
+        self.feat_radius = float(feat_radius)
+        self.invert_steps, self.invert_lr = int(invert_steps), float(invert_lr)
+        w, f = self._initial_codes(init_images, generator)
         self.w = nn.Parameter(w.detach().clone())
         self.f = nn.Parameter(f.detach().clone())
+        self.register_buffer("f_start", f.detach().clone())
 
     def _initial_codes(self, init_images: torch.Tensor | None, generator: torch.Generator):
-        """``(w, f)`` to start from: the prior's encoding of real images when it has an encoder
-        (an autoencoder's ``init_from_images``), else class-conditional samples of the prior."""
-        encode = getattr(self.prior, "init_from_images", None)
-        if init_images is not None and callable(encode):
+        """``(w, f)`` to start from: with ``init_images``, the prior's encoding of them when it has
+        an encoder (an autoencoder's ``init_from_images``), else their inversion; without, class-
+        conditional samples of the prior."""
+        if init_images is not None:
             lo, hi = self.prior.output_range
-            x01 = init_images.to(self.mean.device) * self.std + self.mean
-            return encode(x01 * (hi - lo) + lo, self.labels, self.layer)
-        z = self.prior.sample_latents(self.labels.cpu(), generator).to(self.labels.device)
-        w = self.prior.map_latent(z, self.labels)
-        return w, self.prior.head(w, self.layer)
+            x = (init_images.to(self.mean.device) * self.std + self.mean) * (hi - lo) + lo
+            encode = getattr(self.prior, "init_from_images", None)
+            if callable(encode):
+                with torch.no_grad():
+                    return encode(x, self.labels, self.layer)
+            return invert(self.prior, x, self.labels, self.layer, steps=self.invert_steps, lr=self.invert_lr,
+                          seed=draw_seed(generator), chunk=self.chunk)
+        with torch.no_grad():
+            z = self.prior.sample_latents(self.labels.cpu(), generator).to(self.labels.device)
+            w = self.prior.map_latent(z, self.labels)
+            return w, self.prior.head(w, self.layer)
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        """Project each image's feature map into its ball around the start (``feat_radius``)."""
+        if self.feat_radius <= 0:
+            return
+        delta = self.f - self.f_start
+        shape = (-1,) + (1,) * (delta.dim() - 1)
+        limit = self.feat_radius * self.f_start.flatten(1).norm(dim=1).view(shape)
+        scale = (limit / delta.flatten(1).norm(dim=1).view(shape).clamp_min(1e-12)).clamp(max=1.0)
+        self.f.copy_(self.f_start + delta * scale)
 
     def _render(self, f: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         lo, hi = self.prior.output_range

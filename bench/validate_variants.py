@@ -1,0 +1,94 @@
+"""Compare distillation variants (pixel, latent with any prior / layer / init / learning rate / bound) on a
+validation split carved from the *training* data -- never the test set -- to choose what the tables run.
+
+Each variant is a short DM distillation on the training data minus ``--val-per-class`` images per class,
+scored by networks of other architectures trained on the distilled set and tested on the held-out images
+(the ``--layer auto`` criterion, with the scorers chosen here).  Resumable: finished variants are kept in
+the JSON, so a killed run continues with the next one.
+
+    python bench/validate_variants.py --dataset cifar10 --ipc 1 --iterations 200 \\
+        --variant pixel:space=pixel \\
+        --variant ae-l0-lr1:space=latent,prior=priors/cifar10-ae.safetensors,layer=0,lr_feat=1 \\
+        --out bench/results/validate_cifar10_ipc1.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from latentdd.config import build_config
+from latentdd.data import load_dataset
+from latentdd.device import resolve_device
+from latentdd.engine.layer_auto import score_layer, validation_splits
+from latentdd.evaluate.prior_score import saturated_fraction
+from latentdd.fileio import atomic_write_json
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, object]]:
+    name, _, body = text.partition(":")
+    settings: dict[str, object] = {}
+    for pair in filter(None, body.split(",")):
+        key, _, value = pair.partition("=")
+        try:
+            settings[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            settings[key.strip()] = value
+    return name, settings
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", default="cifar10")
+    ap.add_argument("--data-dir", default="../shared/datasets")
+    ap.add_argument("--ipc", type=int, default=1)
+    ap.add_argument("--iterations", type=int, default=200)
+    ap.add_argument("--scorers", default="alexnet,vgg11,lenet", help="architectures trained on each set")
+    ap.add_argument("--epochs", type=int, default=300)
+    ap.add_argument("--val-per-class", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--variant", action="append", required=True, metavar="NAME:KEY=VALUE,...")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    out = Path(args.out)
+    done = json.loads(out.read_text()) if out.is_file() else {"rows": []}
+    done.update(
+        dataset=args.dataset,
+        ipc=args.ipc,
+        seed=args.seed,
+        protocol=(
+            f"validation split: {args.val_per_class} training images per class held out (seed {args.seed}); "
+            f"DM {args.iterations} iterations, cpu-small preset otherwise; scored by {args.scorers} trained "
+            f"{args.epochs} epochs on the distilled set (one seed) and tested on the held-out images"
+        ),
+    )
+    splits = None
+    for name, settings in map(parse_variant, args.variant):
+        if any(r["name"] == name for r in done["rows"]):
+            continue
+        base = {"dataset": args.dataset, "data_dir": args.data_dir, "method": "dm", "ipc": args.ipc,
+                "preset": "cpu-small", "seed": args.seed, "device": "cpu", "layer": 0,
+                "layer_auto_iterations": args.iterations, "layer_auto_models": args.scorers.split(","),
+                "layer_auto_epochs": args.epochs, "layer_auto_val_per_class": args.val_per_class}
+        cfg = build_config({**base, **settings})
+        if splits is None:
+            splits = load_dataset(cfg.dataset, cfg.data_dir)
+        val = validation_splits(cfg, splits)
+        t0 = time.perf_counter()
+        mean, per_model, images = score_layer(cfg, int(cfg.layer), val, resolve_device("cpu"), True,
+                                              return_images=True)
+        row = {"name": name, "settings": settings, "val_accuracy": round(mean, 2), "per_model": per_model,
+               "saturated": round(saturated_fraction(val.train.denormalize(images)), 4),
+               "seconds": round(time.perf_counter() - t0, 1)}
+        print(f"{name}: {mean:.2f}% {per_model} saturated {row['saturated']:.3f} ({row['seconds']:.0f} s)",
+              flush=True)
+        done["rows"].append(row)
+        atomic_write_json(out, done)
+    done["date"] = time.strftime("%Y-%m-%d")
+    atomic_write_json(out, done)
+
+
+if __name__ == "__main__":
+    main()
