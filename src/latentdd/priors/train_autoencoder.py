@@ -5,7 +5,7 @@ downloaded VGG weights and GPU time): per image, the L1 reconstruction error sum
 ``kl_weight`` times the KL divergence of the posterior from N(0, I), with the latent *sampled* from
 the posterior -- the noise teaches the decoder to map a neighbourhood of each latent to an image,
 which is what keeps distilled latents on the manifold.  Adam at a constant rate; the saved prior is
-an exponential moving average (EMA) of the weights.  After the last step the trainer sets latent
+an exponential moving average (EMA) of the weights, with a warm-up.  After the last step the trainer sets latent
 diffusion's scaling factor (``1 / std`` of the encoded data) and fits one latent Gaussian per class.
 
 Files beside ``out`` as for the GAN trainer: ``<stem>.ckpt.pt`` (resumable; more ``--steps``
@@ -46,6 +46,10 @@ from .training_state import resume_training_state, save_training_state
 if TYPE_CHECKING:
     from ..data.dataset import ImageDataset
 
+#: The EMA's decay at step t is min(ema_decay, (1 + t) / (10 + t)): without this warm-up the average
+#: of a 3000-step run still held 5 % of the random initial weights, and at step 1000 its CIFAR-10
+#: reconstructions were grey blurs while the trained weights' were sharp.
+EMA_WARMUP = "(1+t)/(10+t)"
 #: images per class encoded to fit the class Gaussians and the scaling factor
 STATS_PER_CLASS = 500
 
@@ -158,7 +162,7 @@ def train_autoencoder(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        ema_update(ema, model, ema_decay)
+        ema_update(ema, model, min(ema_decay, (1 + step) / (10 + step)))
         if not math.isfinite(loss.item()):
             raise UserError(f"autoencoder training diverged at step {step + 1} (losses {losses}); lower --lr")
         bar.update(1)
