@@ -68,22 +68,40 @@ def main() -> None:
     for name, settings in map(parse_variant, args.variant):
         if any(r["name"] == name for r in done["rows"]):
             continue
-        base = {"dataset": args.dataset, "data_dir": args.data_dir, "method": "dm", "ipc": args.ipc,
-                "preset": "cpu-small", "seed": args.seed, "device": "cpu", "layer": 0,
-                "layer_auto_iterations": args.iterations, "layer_auto_models": args.scorers.split(","),
-                "layer_auto_epochs": args.epochs, "layer_auto_val_per_class": args.val_per_class}
+        base = {
+            "dataset": args.dataset,
+            "data_dir": args.data_dir,
+            "method": "dm",
+            "ipc": args.ipc,
+            "preset": "cpu-small",
+            "seed": args.seed,
+            "device": "cpu",
+            "layer": 0,
+            "layer_auto_iterations": args.iterations,
+            "layer_auto_models": args.scorers.split(","),
+            "layer_auto_epochs": args.epochs,
+            "layer_auto_val_per_class": args.val_per_class,
+        }
         cfg = build_config({**base, **settings})
         if splits is None:
             splits = load_dataset(cfg.dataset, cfg.data_dir)
         val = validation_splits(cfg, splits)
         t0 = time.perf_counter()
-        mean, per_model, images = score_layer(cfg, int(cfg.layer), val, resolve_device("cpu"), True,
-                                              return_images=True)
-        row = {"name": name, "settings": settings, "val_accuracy": round(mean, 2), "per_model": per_model,
-               "saturated": round(saturated_fraction(val.train.denormalize(images)), 4),
-               "seconds": round(time.perf_counter() - t0, 1)}
-        print(f"{name}: {mean:.2f}% {per_model} saturated {row['saturated']:.3f} ({row['seconds']:.0f} s)",
-              flush=True)
+        mean, per_model, images = score_layer(
+            cfg, int(cfg.layer), val, resolve_device("cpu"), True, return_images=True
+        )
+        row = {
+            "name": name,
+            "settings": settings,
+            "val_accuracy": round(mean, 2),
+            "per_model": per_model,
+            "saturated": round(saturated_fraction(val.train.denormalize(images)), 4),
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+        print(
+            f"{name}: {mean:.2f}% {per_model} saturated {row['saturated']:.3f} ({row['seconds']:.0f} s)",
+            flush=True,
+        )
         done["rows"].append(row)
         atomic_write_json(out, done)
     done["date"] = time.strftime("%Y-%m-%d")

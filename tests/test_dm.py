@@ -80,3 +80,31 @@ def test_fresh_networks_run_channels_last_with_the_same_features():
     assert not nchw.features[4].weight.is_contiguous(memory_format=torch.channels_last)
     x = torch.randn(6, 1, 16, 16, generator=make_generator(1))
     torch.testing.assert_close(eager_embed(net, x), nchw.embed(x), atol=1e-5, rtol=1e-4)
+
+
+def test_real_images_are_embedded_in_bounded_chunks_with_the_same_loss(monkeypatch):
+    from latentdd.objectives import dm as dm_module
+
+    train, ctx = setup(dsa=True)
+    calls = []
+    embed = ctx.embed
+    ctx.embed = lambda net, x: calls.append(x.shape[0]) or embed(net, x)
+    syn = torch.randn(6, 1, 16, 16, generator=make_generator(5))
+    syn_labels = torch.arange(3).repeat_interleave(2)
+    dm = OBJECTIVES.get("dm")(ctx)
+    whole = dm.loss(RealSampler(train, torch.device("cpu")), syn, syn_labels, make_generator(7))
+    assert calls == [24, 6]  # one pass for 3 x 8 real images, one for the synthetic ones
+    monkeypatch.setattr(dm_module, "REAL_CHUNK_PIXELS", 5 * 16 * 16)  # 5 real images per pass
+    calls.clear()
+    chunked = dm.loss(RealSampler(train, torch.device("cpu")), syn, syn_labels, make_generator(7))
+    assert calls == [5, 5, 5, 5, 4, 6] and torch.allclose(whole, chunked, rtol=1e-5)
+
+
+def test_convnet_depth_follows_the_resolution_unless_given():
+    from latentdd.nets.convnet import depth_for
+
+    assert [depth_for(s) for s in (28, 32, 64, 128)] == [3, 3, 4, 5]
+    assert len(create_model("convnet", 3, 10, 64, width=8).features) == len(create_model("convnetd4", 3, 10, 64,
+                                                                                          width=8).features)
+    assert len(create_model("convnet", 3, 10, 64, width=8, depth=2).features) < len(
+        create_model("convnet", 3, 10, 64, width=8).features)

@@ -286,3 +286,14 @@ def test_init_values_are_checked_per_space():
     with pytest.raises(UserError, match="--feat-radius"):
         build_config({"space": "latent", "prior": "random", "feat_radius": -1})
     assert build_config({"space": "latent", "prior": "random", "init": "sample"}).init == "sample"
+
+
+def test_report_provenance_shows_the_prior_scores():
+    from latentdd.report.provenance import _prior_lines
+
+    scores = {"cas": {"per_class": 10, "generated": {"mean": 40.0}, "real": {"mean": 50.0}},
+              "frechet_distance": 3.25, "diversity": {"ratio": 0.5}, "saturation": {"generated": 0.1, "real": 0.05}}
+    lines = dict(_prior_lines({"arch": "ae", "path": "p.safetensors", "scores": scores}))
+    assert lines["prior quality"] == ("CAS 40.0 % vs 50.0 % on real images (10/class); Fréchet distance 3.25; "
+                                      "diversity 0.50 of real's; saturated pixels 10.0 % (real 5.0 %)")
+    assert "prior quality" not in dict(_prior_lines({"arch": "ae", "path": "p.safetensors"}))

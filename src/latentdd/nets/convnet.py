@@ -10,6 +10,8 @@ lookup that assumes 28 or 32.
 
 from __future__ import annotations
 
+import math
+
 from torch import nn
 
 from ..registry import Registry
@@ -70,19 +72,28 @@ class ConvNet(FeatureStackModel):
         self.build_head(layers, width, hw, num_classes)
 
 
+def depth_for(image_size: HW) -> int:
+    """The references' depth for a resolution: 3 up to 32 px (MNIST's 28 included), 4 at 64, 5 at 128
+    (``int(log2(res)) - 2`` in the MTT/GLaD code, rounded here so 28 and 48 px land where they should)."""
+    side = min(to_hw(image_size))
+    return max(3, round(math.log2(side)) - 2)
+
+
 @register_model
 def convnet(
     channels: int,
     num_classes: int,
     image_size: HW,
     *,
-    depth: int = 3,
+    depth: int | None = None,
     width: int = 128,
     norm: str = "instancenorm",
     act: str = "relu",
     pooling: str = "avgpooling",
 ) -> ConvNet:
-    """ConvNet-3 of width 128 with instance norm, ReLU and average pooling (the field's default)."""
+    """ConvNet of width 128 with instance norm, ReLU and average pooling (the field's default); depth 3
+    at 32 px and one more per doubling of resolution (:func:`depth_for`) unless ``depth`` is given."""
+    depth = depth_for(image_size) if depth is None else int(depth)
     return ConvNet(
         channels, num_classes, image_size, depth=depth, width=width, norm=norm, act=act, pooling=pooling
     )

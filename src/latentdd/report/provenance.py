@@ -81,7 +81,28 @@ def _prior_lines(record: dict[str, Any] | None) -> list[tuple[str, str]]:
         )
     if record.get("steps"):
         lines.append(("prior training", f"{record['steps']} steps, {record.get('train_seconds', '?')} s"))
+    if isinstance(record.get("scores"), dict):
+        lines.append(("prior quality", prior_quality_line(record["scores"])))
     return lines
+
+
+def prior_quality_line(scores: dict[str, Any]) -> str:
+    """The scores `latentdd prior score` measured, as one line (generated vs real)."""
+    parts = []
+    cas = scores.get("cas")
+    if cas:
+        parts.append(
+            f"CAS {cas['generated']['mean']:.1f} % vs {cas['real']['mean']:.1f} % on real images "
+            f"({cas['per_class']}/class)"
+        )
+    if "frechet_distance" in scores:
+        parts.append(f"Fréchet distance {scores['frechet_distance']:.2f}")
+    if "diversity" in scores:
+        parts.append(f"diversity {scores['diversity']['ratio']:.2f} of real's")
+    if "saturation" in scores:
+        sat = scores["saturation"]
+        parts.append(f"saturated pixels {100 * sat['generated']:.1f} % (real {100 * sat['real']:.1f} %)")
+    return "; ".join(parts) or "not measured"
 
 
 def provenance_table(refs: Sequence[RunRefs]) -> Table:
