@@ -297,3 +297,12 @@ def test_report_provenance_shows_the_prior_scores():
     assert lines["prior quality"] == ("CAS 40.0 % vs 50.0 % on real images (10/class); Fréchet distance 3.25; "
                                       "diversity 0.50 of real's; saturated pixels 10.0 % (real 5.0 %)")
     assert "prior quality" not in dict(_prior_lines({"arch": "ae", "path": "p.safetensors"}))
+
+
+def test_cli_refuses_gan_recipe_options_for_the_autoencoder(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prior", "train", "--arch", "ae", "--dataset", "embedded", "--diffaug", "color",
+              "--out", str(tmp_path / "p.safetensors"), "--steps", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "--diffaug is for GAN priors" in err
+    assert not (tmp_path / "p.safetensors").exists()
