@@ -4,7 +4,7 @@
 # Resumable: run it again after a kill (finished variants and networks are kept).
 #   bash bench/latent_ipc1.sh DATASET AE_PRIOR GAN_PRIOR
 # Validation rows: bench/results/validate_<dataset>_ipc1.json; table: bench/results/cpu_small_<dataset>.json
-# (run dm-latent-val-ipc1).
+# (run dm-latent-<chosen variant>-ipc1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ds=$1
@@ -22,12 +22,12 @@ python bench/validate_variants.py --dataset "$ds" --data-dir ../shared/datasets 
   --variant gan-l0-invert:space=latent,prior="$gan",layer=0,lr_feat=1,init=real \
   --variant gan-l0-invert-r0.5:space=latent,prior="$gan",layer=0,lr_feat=1,init=real,feat_radius=0.5
 # the best latent variant on validation (never the test set) becomes the table's latent run
-read -r prior sets < <(python - "$val" <<'PY'
+read -r tag prior sets < <(python - "$val" <<'PY'
 import json, sys
 rows = [r for r in json.load(open(sys.argv[1]))["rows"] if r["settings"].get("space") == "latent"]
 best = max(rows, key=lambda r: r["val_accuracy"])
-print(best["settings"]["prior"], " ".join(f"--set {k}={v}" for k, v in best["settings"].items()
-                                          if k not in ("space", "prior")))
+print(best["name"], best["settings"]["prior"], " ".join(f"--set {k}={v}" for k, v in best["settings"].items()
+                                                        if k not in ("space", "prior")))
 print(f"chosen on validation: {best['name']} ({best['val_accuracy']} %)", file=sys.stderr)
 PY
 )
@@ -37,4 +37,4 @@ if [ -d "bench/results/eval_runs/${ds}-dm-pixel-ipc1" ]; then
   cp -n bench/results/eval_runs/"${ds}"-dm-pixel-ipc1/*.json "bench/out/${ds}/dm-pixel-ipc1/eval_runs/"
 fi
 # shellcheck disable=SC2086
-python bench/cpu_small.py --datasets "$ds" --spaces pixel latent --ipcs 1 --prior "$prior" --tag val $sets --device cpu
+python bench/cpu_small.py --datasets "$ds" --spaces pixel latent --ipcs 1 --prior "$prior" --tag "$tag" $sets --device cpu

@@ -93,6 +93,10 @@ def main() -> None:
         row = {
             "name": name,
             "settings": settings,
+            "iterations": args.iterations,
+            "scorers": args.scorers,
+            "epochs": args.epochs,
+            "val_per_class": args.val_per_class,
             "val_accuracy": round(mean, 2),
             "per_model": per_model,
             "saturated": round(saturated_fraction(val.train.denormalize(images)), 4),

@@ -306,3 +306,28 @@ def test_cli_refuses_gan_recipe_options_for_the_autoencoder(capsys, tmp_path):
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "--diffaug is for GAN priors" in err
     assert not (tmp_path / "p.safetensors").exists()
+
+
+def test_reconstruction_grid_and_training_work_for_tiny_datasets(tmp_path):
+    data = toy(n=4)  # 12 images: fewer than the 32 shown while training, not a multiple of 8
+    _, rec = train_autoencoder(data, steps=2, out=str(tmp_path / "ae.safetensors"), grid_every=1, **TRAIN)
+    assert rec["steps"] == 2 and grid_path(tmp_path / "ae.safetensors").with_suffix(".recon.png").is_file()
+    assert rec["settings"]["ema_warmup"] == "(1+t)/(10+t)"
+
+
+def test_batch_norm_networks_embed_real_images_in_one_pass():
+    from torch import nn
+
+    from latentdd.objectives.dm import real_chunk
+
+    x = torch.zeros(700, 3, 64, 64)
+    assert real_chunk(x, nn.Conv2d(3, 3, 1)) == 256
+    assert real_chunk(x, nn.Sequential(nn.Conv2d(3, 3, 1), nn.BatchNorm2d(3))) == 700
+
+
+def test_cache_keys_name_the_resolved_convnet_depth_only_where_it_changed():
+    from latentdd.nets.convnet import key_kwargs
+
+    assert key_kwargs("convnet", (32, 32), None) == {}  # unchanged at 32 px: old results stay valid
+    assert key_kwargs("convnet", (64, 64), {"width": 64}) == {"width": 64, "depth": 4}
+    assert key_kwargs("convnetd3", (64, 64), None) == {} and key_kwargs("alexnet", (64, 64), None) == {}

@@ -282,6 +282,7 @@ def score_prior(
     dataset: str,
     *,
     data_dir: str | None = None,
+    image_size: int | None = None,
     device: str = "auto",
     cas: bool = True,
     out: str | Path | None = None,
@@ -292,7 +293,7 @@ def score_prior(
     write the scores as JSON there (atomically)."""
     from .priors.resolve import resolve_prior
 
-    splits = load_dataset(dataset, data_dir)
+    splits = load_dataset(dataset, data_dir, image_size=image_size)
     dev = resolve_device(device)
     train = splits.train
     prior, record = resolve_prior(

@@ -45,8 +45,12 @@ class DistillConfig:
     lr_prior: float = 1e-4  # learning rate of the generator weights with --learn-prior
     preset: str = "paper"  # "paper" (published settings) or "cpu-small" (PROTOCOL.md budgets)
     iterations: int = 20000
-    init: str = "real"  # "real" images (latent: encoded or inverted), "noise" (pixel), "sample" (latent: GLaD)
-    feat_radius: float = 0.0  # latent: keep each feature map within this multiple of its start's norm (0: off)
+    init: str = (
+        "real"  # "real" images (latent: encoded or inverted), "noise" (pixel), "sample" (latent: GLaD)
+    )
+    feat_radius: float = (
+        0.0  # latent: keep each feature map within this multiple of its start's norm (0: off)
+    )
     invert_steps: int = 200  # latent, --init real, priors without an encoder: Adam steps per inversion stage
     invert_lr: float = 0.05  # ... and their learning rate
     # distillation network
@@ -213,9 +217,17 @@ def validate(cfg: DistillConfig) -> None:
     if cfg.iterations < 0:
         raise UserError(f"--iterations must be >= 0, got {cfg.iterations}")
     if cfg.init not in ("real", "noise", "sample"):
-        raise UserError(f"--init must be 'real', 'noise' (pixel space) or 'sample' (latent space), got {cfg.init!r}")
+        raise UserError(
+            f"--init must be 'real', 'noise' (pixel space) or 'sample' (latent space), got {cfg.init!r}"
+        )
     if cfg.init == "sample" and cfg.space == "pixel":
-        raise UserError("--init sample starts from a prior's samples, so it needs --space latent; use real or noise")
+        raise UserError(
+            "--init sample starts from a prior's samples, so it needs --space latent; use real or noise"
+        )
+    if cfg.invert_steps < 0 or not cfg.invert_lr > 0:
+        raise UserError(
+            f"--invert-steps must be >= 0 and --invert-lr > 0, got {cfg.invert_steps} and {cfg.invert_lr}"
+        )
     if cfg.feat_radius < 0:
         raise UserError(f"--feat-radius must be >= 0 (0 switches the bound off), got {cfg.feat_radius}")
     if cfg.space == "latent" and not cfg.prior:

@@ -243,6 +243,7 @@ def prior_train(
     show_default=True,
     help="Samples per class for Fréchet distance and diversity.",
 )
+@click.option("--image-size", type=int, help="Score at this resolution (a prior trained with --image-size).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "json_out", help="Also write the scores to this JSON file.")
@@ -254,6 +255,7 @@ def prior_score(
     cas_per_class: int,
     cas_runs: int,
     samples_per_class: int,
+    image_size: int | None,
     seed: int,
     device: str,
     json_out: str | None,
@@ -274,6 +276,7 @@ def prior_score(
         prior_spec,
         dataset,
         data_dir=data_dir,
+        image_size=image_size,
         device=device,
         cas=cas,
         out=json_out,

@@ -53,7 +53,9 @@ def build_synset(
     prior, record = load_run_prior(cfg, splits, device)
     init_images = None
     if cfg.init == "real":  # encoded (autoencoders) or inverted (GANs) real images; else GLaD's samples
-        init_images = train.images[train.sample_per_class(cfg.ipc, generator, replace_if_short=False)].to(device)
+        init_images = train.images[train.sample_per_class(cfg.ipc, generator, replace_if_short=False)].to(
+            device
+        )
     synset = LatentSet(
         prior.to(device),
         int(cfg.layer),

@@ -18,6 +18,7 @@ import torch
 
 from ..data.dataset import ImageDataset
 from ..data.transforms import content_hash
+from ..nets.convnet import key_kwargs
 from .protocols import EvalProtocol, get_protocol
 from .run_cache import NetworksInProgress, RunCache, describe_test_set, protocol_training_settings
 from .train import ModelFactory, RunResult, train_and_test
@@ -151,7 +152,11 @@ def run_models(
             done[model, run] = train(model, run, images, labels)
         else:
             key = cache.key(
-                context, model, seed + run, content_hash(images, labels), (model_kwargs or {}).get(model)
+                context,
+                model,
+                seed + run,
+                content_hash(images, labels),
+                key_kwargs(model, tuple(test.image_size), (model_kwargs or {}).get(model)),
             )
             result = cache.get(key)
             if result is not None:

@@ -28,6 +28,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..data.dataset import DatasetSplits, ImageDataset
+from ..errors import UserError
 from ..fileio import atomic_write
 from ..paths import user_cache_dir
 from ..priors.base import Prior
@@ -166,21 +167,21 @@ def class_diversity(features: torch.Tensor, labels: torch.Tensor) -> float:
 def _cas(
     images: torch.Tensor,
     labels: torch.Tensor,
-    test: ImageDataset,
+    splits: DatasetSplits,
     settings: ScoreSettings,
     device: torch.device | str,
-    seed_offset: int = 0,
 ) -> list[float]:
     protocol = EvalProtocol("cas", epochs=settings.cas_epochs, runs=settings.cas_runs, models=["convnet"])
+    dsa = protocol.make_dsa(digits=splits.digits)  # no flips for digits, as in evaluation
     return [
         train_and_test(
             "convnet",
             images,
             labels,
-            test,
+            splits.test,
             protocol=protocol,
             seed=settings.seed + r,
-            dsa=protocol.make_dsa(),
+            dsa=dsa,
             device=device,
         ).accuracy
         for r in range(settings.cas_runs)
@@ -219,11 +220,15 @@ def score_prior(
     }
     if cas:
         n = settings.cas_per_class
+        if n > min(train.class_counts()):
+            raise UserError(
+                f"--cas-per-class {n} is more than the smallest class has ({min(train.class_counts())}); lower it"
+            )
         cas_labels = torch.arange(train.num_classes).repeat_interleave(n)
         gen_images = generate(prior, cas_labels, train, settings.seed + 2)
         real_images, real_cas_labels = random_real_subset(train, n, make_generator(settings.seed + 3))
-        generated = summarize(_cas(gen_images, cas_labels, test, settings, device))
-        real_fig = summarize(_cas(real_images, real_cas_labels, test, settings, device))
+        generated = summarize(_cas(gen_images, cas_labels, splits, settings, device))
+        real_fig = summarize(_cas(real_images, real_cas_labels, splits, settings, device))
         out["cas"] = {
             "per_class": n,
             "generated": generated,

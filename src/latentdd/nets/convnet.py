@@ -79,6 +79,18 @@ def depth_for(image_size: HW) -> int:
     return max(3, round(math.log2(side)) - 2)
 
 
+def key_kwargs(model: str, image_size: HW, kwargs: dict | None) -> dict:
+    """``kwargs`` plus the resolution's depth for a ConvNet that takes its default depth where that
+    differs from the old fixed 3 (above 45 px), so cached results of the old depth are not reused."""
+    out = dict(kwargs or {})
+    name = model.lower()
+    if name.startswith("convnet") and not name.startswith("convnetd") and "depth" not in out:
+        depth = depth_for(image_size)
+        if depth != 3:
+            out["depth"] = depth
+    return out
+
+
 @register_model
 def convnet(
     channels: int,

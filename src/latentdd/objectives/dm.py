@@ -29,7 +29,10 @@ def class_means(features: torch.Tensor, labels: torch.Tensor, num_classes: int) 
 REAL_CHUNK_PIXELS = 1024 * 32 * 32
 
 
-def real_chunk(x: torch.Tensor) -> int:
+def real_chunk(x: torch.Tensor, net: torch.nn.Module) -> int:
+    """Images per pass; all of them for a batch-norm network (its statistics are the whole batch's)."""
+    if any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in net.modules()):
+        return x.shape[0]
     return max(1, REAL_CHUNK_PIXELS // (x.shape[-1] * x.shape[-2]))
 
 
@@ -48,7 +51,7 @@ class DistributionMatching(Objective):
             real_x = ctx.dsa.apply(real_x, params, groups=real_y)
             syn = ctx.dsa.apply(syn, params, groups=syn_labels)
         with torch.no_grad():  # no graph for real images: embed them in bounded chunks
-            feats = torch.cat([ctx.embed(net, part) for part in real_x.split(real_chunk(real_x))])
+            feats = torch.cat([ctx.embed(net, part) for part in real_x.split(real_chunk(real_x, net))])
             real_mean = class_means(feats, real_y, ctx.num_classes)
         syn_mean = class_means(ctx.embed(net, syn), syn_labels, ctx.num_classes)
         present = torch.bincount(syn_labels, minlength=ctx.num_classes) > 0

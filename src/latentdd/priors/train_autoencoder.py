@@ -67,11 +67,16 @@ def _kl_loss(
 
 @torch.no_grad()
 def _save_reconstructions(prior: KLAutoencoderPrior, real: torch.Tensor, path: os.PathLike | str) -> None:
-    """Originals (odd rows) above their reconstructions (even rows), 8 per row."""
+    """Originals (odd rows) above their reconstructions (even rows), up to 8 per row."""
     recon = prior.vae.decode(prior.vae.encode(real).latent_dist.mode()).sample
-    pairs = torch.stack([real.view(-1, 8, *real.shape[1:]), recon.view(-1, 8, *real.shape[1:])], 1)
+    per_row = min(8, real.shape[0])
+    rows = real.shape[0] // per_row
+    real, recon = real[: rows * per_row], recon[: rows * per_row]
+    pairs = torch.stack(
+        [real.view(rows, per_row, *real.shape[1:]), recon.view(rows, per_row, *real.shape[1:])], 1
+    )
     images = ((pairs.reshape(-1, *real.shape[1:]) + 1) / 2).clamp(0, 1).cpu()
-    atomic_write(path, lambda tmp: save_image(images, tmp, nrow=8, padding=2, format="png"))
+    atomic_write(path, lambda tmp: save_image(images, tmp, nrow=per_row, padding=2, format="png"))
 
 
 @torch.no_grad()
@@ -140,6 +145,7 @@ def train_autoencoder(
         "lr": lr,
         "kl_weight": kl_weight,
         "ema_decay": ema_decay,
+        "ema_warmup": EMA_WARMUP,
         "seed": seed,
         "dataset_sha256": data_hash,
     }

@@ -51,8 +51,9 @@ class LatentSet(SyntheticSet):
         self.learn_prior = learn_prior
         self.layer = prior.check_layer(layer)
         self.chunk = max(1, int(chunk))
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1))
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1))
+        device = labels.device  # where the prior and labels live (the set is not moved after this)
+        self.register_buffer("mean", torch.tensor(mean, device=device).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, device=device).view(1, -1, 1, 1))
         self.feat_radius = float(feat_radius)
         self.invert_steps, self.invert_lr = int(invert_steps), float(invert_lr)
         w, f = self._initial_codes(init_images, generator)
@@ -71,8 +72,16 @@ class LatentSet(SyntheticSet):
             if callable(encode):
                 with torch.no_grad():
                     return encode(x, self.labels, self.layer)
-            return invert(self.prior, x, self.labels, self.layer, steps=self.invert_steps, lr=self.invert_lr,
-                          seed=draw_seed(generator), chunk=self.chunk)
+            return invert(
+                self.prior,
+                x,
+                self.labels,
+                self.layer,
+                steps=self.invert_steps,
+                lr=self.invert_lr,
+                seed=draw_seed(generator),
+                chunk=self.chunk,
+            )
         with torch.no_grad():
             z = self.prior.sample_latents(self.labels.cpu(), generator).to(self.labels.device)
             w = self.prior.map_latent(z, self.labels)
