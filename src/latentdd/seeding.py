@@ -23,6 +23,8 @@ def draw_seed(generator: torch.Generator) -> int:
 def seeded_global_rng(seed: int) -> Iterator[None]:
     """Run a block (e.g. ``nn.Module`` construction, whose init uses the global RNG) under
     ``seed`` without disturbing the caller's global RNG state."""
-    with torch.random.fork_rng(devices=[]):
+    # manual_seed also reseeds every CUDA device: fork their states too, so the caller's are restored
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
         yield

@@ -75,6 +75,10 @@ def synthesis_layout(G: Any) -> str:
 
 
 class StyleGANPrior(Prior):
+    #: in training mode the synthesis layers draw noise from the global RNG (``noise_mode="random"``):
+    #: the GAN trainer seeds it from its own generator around every forward pass
+    draws_global_noise = True
+
     """A frozen StyleGAN-family network split at synthesis layer ``k`` (see the module docstring).
 
     ``num_classes`` defaults to ``G.c_dim`` for a class-conditional network and must be given for an

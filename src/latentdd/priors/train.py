@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 from ..augment.diffaugment import DiffAugment
 from ..errors import UserError
 from ..fileio import atomic_write, atomic_write_text
-from ..seeding import make_generator, seeded_global_rng
+from ..seeding import draw_seed, make_generator, seeded_global_rng
 from . import conditional  # noqa: F401  (registers the built-in architectures)
 from .base import Prior
 from .discriminator import ProjectionDiscriminator
@@ -222,6 +222,9 @@ def train_prior(
     parts = {"generator": gen, "ema": ema, "discriminator": disc, "opt_g": opt_g, "opt_d": opt_d}
     if augment.enabled:
         parts["aug_rng"] = GeneratorState(aug_rng)
+    noise_rng = make_generator(seed + 5)
+    if getattr(gen, "draws_global_noise", False):  # StyleGAN noise inputs: seeded, and checkpointed
+        parts["noise_rng"] = GeneratorState(noise_rng)
     start, elapsed = 0, 0.0
     losses = {"d": float("nan"), "g": float("nan")}
     ckpt = checkpoint_path(out) if out is not None else None
@@ -237,7 +240,11 @@ def train_prior(
         real, labels = real_batch(train, idx, size, device)
         z = gen.sample_latents(labels.cpu(), rng).to(device)
 
-        fake = gen(z, labels)
+        if "noise_rng" in parts:
+            with seeded_global_rng(draw_seed(noise_rng)):
+                fake = gen(z, labels)
+        else:
+            fake = gen(z, labels)
         seen_real, seen_fake = (
             (augment(real, aug_rng), augment(fake, aug_rng)) if augment.enabled else (real, fake)
         )
