@@ -163,7 +163,8 @@ def test_resolve_prior_checks_that_the_prior_fits_the_dataset(tmp_path):
         resolve_prior("builtin:nope", num_classes=3, channels=1, image_size=16, seed=0, device="cpu")
 
 
-SHIPPED = {"mnist-cgen": ("mnist", 1, 28), "cifar10-cgen": ("cifar10", 3, 32)}
+SHIPPED = {"mnist-cgen": ("mnist", 1, 28), "cifar10-cgen": ("cifar10", 3, 32), "mnist-ae": ("mnist", 1, 28),
+           "cifar10-ae": ("cifar10", 3, 32)}
 
 
 def test_shipped_priors_are_listed_documented_and_load_offline():
