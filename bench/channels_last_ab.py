@@ -74,4 +74,8 @@ for k, ctx in ctxs.items():
     opt = torch.optim.SGD(syn.param_groups(cfg), lr=1.0, momentum=0.5)
     fns[k] = lambda s=syn, o=opt, ob=obj: distill_step(s, ob, sampler, o, g)
 medians = interleaved_medians(fns, repeats=5, warmup=1)
-print(mode, {k: round(v, 2) for k, v in medians.items()}, f"nchw / nhwc = {medians['nchw'] / medians['nhwc']:.2f}")
+print(
+    mode,
+    {k: round(v, 2) for k, v in medians.items()},
+    f"nchw / nhwc = {medians['nchw'] / medians['nhwc']:.2f}",
+)

@@ -41,8 +41,9 @@ from latentdd.priors.resolve import split_spec
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 
-def ensure_prior(dataset: str, data_dir: str, out: Path, steps: int | None, device: str,
-                 given: str | None) -> Path | str:
+def ensure_prior(
+    dataset: str, data_dir: str, out: Path, steps: int | None, device: str, given: str | None
+) -> Path | str:
     """``given`` (``{dataset}`` is filled in) when it names a prior file or another prior spec,
     else ``out/prior.safetensors``, trained first when absent."""
     if given:
@@ -51,13 +52,22 @@ def ensure_prior(dataset: str, data_dir: str, out: Path, steps: int | None, devi
             return spec
         path = Path(spec)
         if not path.is_file():
-            raise SystemExit(f"--prior {path} does not exist; train it with `latentdd prior train` or omit --prior")
+            raise SystemExit(
+                f"--prior {path} does not exist; train it with `latentdd prior train` or omit --prior"
+            )
         return path
     path = out / "prior.safetensors"
     if not path.is_file():
         t = time.perf_counter()
-        api.train_prior(dataset, path, data_dir=data_dir, steps=steps, seed=0, device=device,
-                        license_text="trained by latentdd bench on the dataset's own license")
+        api.train_prior(
+            dataset,
+            path,
+            data_dir=data_dir,
+            steps=steps,
+            seed=0,
+            device=device,
+            license_text="trained by latentdd bench on the dataset's own license",
+        )
         print(f"[{dataset}] prior trained in {time.perf_counter() - t:.0f} s -> {path}", flush=True)
     return path
 
@@ -69,23 +79,52 @@ def ensure_experts(dataset: str, data_dir: str, out: Path, zca: bool, args: argp
 
     folder = out / ("experts-zca" if zca else "experts")
     t = time.perf_counter()
-    report = train_experts(load_dataset(dataset, data_dir), folder, num=args.experts, epochs=args.expert_epochs,
-                           zca=zca, seed=args.seed, device=args.device, progress=not args.quiet)
+    report = train_experts(
+        load_dataset(dataset, data_dir),
+        folder,
+        num=args.experts,
+        epochs=args.expert_epochs,
+        zca=zca,
+        seed=args.seed,
+        device=args.device,
+        progress=not args.quiet,
+    )
     if report.trained:
-        print(f"[{dataset}] experts {report.trained} trained in {time.perf_counter() - t:.0f} s -> {folder}", flush=True)
+        print(
+            f"[{dataset}] experts {report.trained} trained in {time.perf_counter() - t:.0f} s -> {folder}",
+            flush=True,
+        )
     return folder
 
 
-def distill_if_needed(dataset: str, data_dir: str, method: str, space: str, ipc: int, prior: Path | str | None,
-                      out: Path, args: argparse.Namespace) -> None:
+def distill_if_needed(
+    dataset: str,
+    data_dir: str,
+    method: str,
+    space: str,
+    ipc: int,
+    prior: Path | str | None,
+    out: Path,
+    args: argparse.Namespace,
+) -> None:
     """Make (or finish, after a kill) the run folder ``out/<method>-<space>-ipc<N>``."""
     run_dir = out / run_name(method, space, ipc, args)
     if (run_dir / RunDir.CONFIG).is_file():
         api.resume(run_dir, progress=not args.quiet)  # returns at once when the run is finished
         return
-    settings = {"dataset": dataset, "data_dir": data_dir, "method": method, "space": space, "ipc": ipc,
-                "preset": "cpu-small", "seed": args.seed, "device": args.device, "out": str(run_dir),
-                "layer": args.layer, "eval_protocol": "cpu-small"}
+    settings = {
+        "dataset": dataset,
+        "data_dir": data_dir,
+        "method": method,
+        "space": space,
+        "ipc": ipc,
+        "preset": "cpu-small",
+        "seed": args.seed,
+        "device": args.device,
+        "out": str(run_dir),
+        "layer": args.layer,
+        "eval_protocol": "cpu-small",
+    }
     if space == "latent":
         settings["prior"] = str(prior)
         settings.update(parse_overrides(args.overrides))
@@ -124,14 +163,20 @@ def markdown(dataset: str, results: dict[str, dict]) -> str:
         if base:
             base_xa = cross_arch_mean(base, r.get("distill_model"))
             xa = f"{base_xa:.1f}" if base_xa is not None else "-"
-            lines.append(f"| random real, IPC {r['ipc']} | " + " | ".join(
-                f"{base[m]['mean']:.1f} ± {base[m]['std']:.1f}" if m in base else "-" for m in models)
-                + f" | {xa} | | |")
+            lines.append(
+                f"| random real, IPC {r['ipc']} | "
+                + " | ".join(
+                    f"{base[m]['mean']:.1f} ± {base[m]['std']:.1f}" if m in base else "-" for m in models
+                )
+                + f" | {xa} | | |"
+            )
     for name, r in results.items():
         cells = [f"{r['accuracy'][m]['mean']:.1f} ± {r['accuracy'][m]['std']:.1f}" for m in models]
         xa = r.get("cross_arch_mean")
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {xa:.1f} | {r['distill_seconds']:.0f} | "
-                     f"{r['peak_rss_mb']:.0f} |")
+        lines.append(
+            f"| {name} | " + " | ".join(cells) + f" | {xa:.1f} | {r['distill_seconds']:.0f} | "
+            f"{r['peak_rss_mb']:.0f} |"
+        )
     proto = f"protocol {first['protocol']}, {first['epochs']} epochs, seeds {first['seeds']}"
     return f"### {dataset} ({proto})\n\n" + "\n".join(lines) + "\n"
 
@@ -145,30 +190,55 @@ def main() -> None:
     ap.add_argument("--models", type=lambda s: s.split(","), default=None)
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--epochs", type=int, default=None)
-    ap.add_argument("--layer", type=lambda s: s if s == "auto" else int(s), default="auto",
-                    help="prior layer for latent runs: an index, or auto (chosen on a validation split, the default)")
-    ap.add_argument("--iterations", type=int, default=None,
-                    help="override the preset's distillation iterations (a smoke test; the tables use the preset)")
+    ap.add_argument(
+        "--layer",
+        type=lambda s: s if s == "auto" else int(s),
+        default="auto",
+        help="prior layer for latent runs: an index, or auto (chosen on a validation split, the default)",
+    )
+    ap.add_argument(
+        "--iterations",
+        type=int,
+        default=None,
+        help="override the preset's distillation iterations (a smoke test; the tables use the preset)",
+    )
     ap.add_argument("--experts", type=int, default=5, help="MTT experts (cpu-small: 5)")
     ap.add_argument("--expert-epochs", type=int, default=15, help="epochs per MTT expert (cpu-small: 15)")
     ap.add_argument("--prior-steps", type=int, default=None)
-    ap.add_argument("--prior", default=None,
-                    help="an existing prior for latent runs, a file or builtin:NAME ({dataset} is replaced), e.g. "
-                         "bench/out/{dataset}/prior-cgen.safetensors; default: train one per dataset")
+    ap.add_argument(
+        "--prior",
+        default=None,
+        help="an existing prior for latent runs, a file or builtin:NAME ({dataset} is replaced), e.g. "
+        "bench/out/{dataset}/prior-cgen.safetensors; default: train one per dataset",
+    )
     ap.add_argument("--data-dir", default=str(SHARED))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--out", default="bench/out")
     ap.add_argument("--results", type=Path, default=Path("bench/results"), help="folder of the tables")
-    ap.add_argument("--tag", default="",
-                    help="name latent runs <method>-latent-<tag>-ipc<N> (a variant beside the default latent runs)")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                    help="a distillation setting for the latent runs, e.g. --set lr_feat=0.1 (repeatable)")
+    ap.add_argument(
+        "--tag",
+        default="",
+        help="name latent runs <method>-latent-<tag>-ipc<N> (a variant beside the default latent runs)",
+    )
+    ap.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a distillation setting for the latent runs, e.g. --set lr_feat=0.1 (repeatable)",
+    )
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     # IPC outermost: a worker that finishes one dataset's IPC 10 helps with the other's before any IPC 1
-    jobs = [(ipc, dataset, method, space) for ipc in args.ipcs for dataset in args.datasets
-            for method in args.methods for space in args.spaces]
+    jobs = [
+        (ipc, dataset, method, space)
+        for ipc in args.ipcs
+        for dataset in args.datasets
+        for method in args.methods
+        for space in args.spaces
+    ]
     priors: dict[str, Path | str | None] = {}
     later = [job for job in jobs if not sweep_job(*job, args, priors, wait=False)]
     for job in later:  # held by another worker the first time round: now wait for it
@@ -178,8 +248,15 @@ def main() -> None:
         print(markdown(dataset, results), flush=True)
 
 
-def sweep_job(ipc: int, dataset: str, method: str, space: str, args: argparse.Namespace,
-              priors: dict[str, Path | str | None], wait: bool) -> bool:
+def sweep_job(
+    ipc: int,
+    dataset: str,
+    method: str,
+    space: str,
+    args: argparse.Namespace,
+    priors: dict[str, Path | str | None],
+    wait: bool,
+) -> bool:
     """Distill (if needed) and evaluate one run; ``False`` when another worker holds part of it and
     ``wait`` is off.  Workers claim a run's distillation with a lock file beside the run folder and
     each network through latentdd's own claims, so any number of workers share one sweep."""
@@ -188,8 +265,11 @@ def sweep_job(ipc: int, dataset: str, method: str, space: str, args: argparse.Na
     name = run_name(method, space, ipc, args)
     if dataset not in priors:
         with FileLock(out / "prior.lock"):  # one worker trains a missing prior, the others wait for it
-            priors[dataset] = ensure_prior(dataset, args.data_dir, out, args.prior_steps, args.device,
-                                           args.prior) if "latent" in args.spaces else None
+            priors[dataset] = (
+                ensure_prior(dataset, args.data_dir, out, args.prior_steps, args.device, args.prior)
+                if "latent" in args.spaces
+                else None
+            )
     # the random-real baseline depends only on the IPC: train it once, with the first run
     baseline = (method, space) == (args.methods[0], args.spaces[0])
     try:
@@ -199,11 +279,21 @@ def sweep_job(ipc: int, dataset: str, method: str, space: str, args: argparse.Na
         print(f"[{dataset}] {name}: another worker is distilling it; back to it later", flush=True)
         return False
     try:
-        metrics = api.evaluate(out / name, protocol="cpu-small", models=args.models, runs=args.runs,
-                               epochs=args.epochs, baseline=baseline, progress=not args.quiet, wait_for_others=wait)
+        metrics = api.evaluate(
+            out / name,
+            protocol="cpu-small",
+            models=args.models,
+            runs=args.runs,
+            epochs=args.epochs,
+            baseline=baseline,
+            progress=not args.quiet,
+            wait_for_others=wait,
+        )
     except NetworksInProgress as busy:
-        print(f"[{dataset}] {name}: {busy.count} network(s) are being trained by another worker; back to it later",
-              flush=True)
+        print(
+            f"[{dataset}] {name}: {busy.count} network(s) are being trained by another worker; back to it later",
+            flush=True,
+        )
         return False
     stats = json.loads((out / name / RunDir.STATS).read_text())
     metrics["distill_seconds"] = stats["distill_seconds"]

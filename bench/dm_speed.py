@@ -57,13 +57,25 @@ def interleaved_medians(fns: dict[str, Callable[[], None]], repeats: int, warmup
 def bench_shape(channels: int, size: int, args, embed) -> dict:
     classes, ipc, n_real = 10, 10, 256
     g = make_generator(0)
-    train = ImageDataset(torch.randn(classes * n_real, channels, size, size, generator=g),
-                         torch.arange(classes).repeat_interleave(n_real), [str(c) for c in range(classes)],
-                         (0.5,) * channels, (0.25,) * channels)
+    train = ImageDataset(
+        torch.randn(classes * n_real, channels, size, size, generator=g),
+        torch.arange(classes).repeat_interleave(n_real),
+        [str(c) for c in range(classes)],
+        (0.5,) * channels,
+        (0.25,) * channels,
+    )
     cfg = DistillConfig(batch_real=n_real, ipc=ipc)
     device = torch.device("cpu")
-    ctx = ObjectiveContext(cfg, classes, channels, (size, size), device, make_dsa(digits=False),
-                           lambda: create_model("convnet", channels, classes, size), embed=embed)
+    ctx = ObjectiveContext(
+        cfg,
+        classes,
+        channels,
+        (size, size),
+        device,
+        make_dsa(digits=False),
+        lambda: create_model("convnet", channels, classes, size),
+        embed=embed,
+    )
     objective = OBJECTIVES.get("dm")(ctx)
     sampler = RealSampler(train, device)
     labels = torch.arange(classes).repeat_interleave(ipc)
@@ -71,13 +83,16 @@ def bench_shape(channels: int, size: int, args, embed) -> dict:
 
     sets = {
         "pixel": PixelSet(torch.randn(classes * ipc, channels, size, size, generator=g), labels, classes),
-        "latent": LatentSet(make_random_prior(classes, channels, size, seed=0), 1, labels, classes, train.mean,
-                            train.std, g),
+        "latent": LatentSet(
+            make_random_prior(classes, channels, size, seed=0), 1, labels, classes, train.mean, train.std, g
+        ),
     }
     timed: dict[str, Callable[[], None]] = {}
     for space, synset in sets.items():
         opt = torch.optim.SGD(synset.param_groups(cfg), lr=1.0, momentum=0.5)
-        timed[f"{space}_seconds_per_iteration"] = lambda s=synset, o=opt: distill_step(s, objective, sampler, o, g)
+        timed[f"{space}_seconds_per_iteration"] = lambda s=synset, o=opt: distill_step(
+            s, objective, sampler, o, g
+        )
 
     net = ctx.fresh_model(g).requires_grad_(False)
     real = train.images
@@ -105,7 +120,9 @@ def bench_shape(channels: int, size: int, args, embed) -> dict:
             idx = by_class[c][torch.randperm(len(by_class[c]), generator=g)[:n_real]]
             params = ctx.dsa.sample(1, g)
             img_real = ctx.dsa.apply(train.images[idx], params, groups=torch.zeros(n_real, dtype=torch.long))
-            img_syn = ctx.dsa.apply(ref_syn[c * ipc:(c + 1) * ipc], params, groups=torch.zeros(ipc, dtype=torch.long))
+            img_syn = ctx.dsa.apply(
+                ref_syn[c * ipc : (c + 1) * ipc], params, groups=torch.zeros(ipc, dtype=torch.long)
+            )
             out_real = model.embed(img_real).detach()
             out_syn = model.embed(img_syn)
             loss = loss + ((out_real.mean(0) - out_syn.mean(0)) ** 2).sum()
@@ -115,10 +132,13 @@ def bench_shape(channels: int, size: int, args, embed) -> dict:
 
     timed["reference_loop_seconds_per_iteration"] = reference
     result.update(interleaved_medians(timed, args.repeats, args.warmup))
-    result["speedup_over_reference_loop"] = (result["reference_loop_seconds_per_iteration"]
-                                             / result["pixel_seconds_per_iteration"])
+    result["speedup_over_reference_loop"] = (
+        result["reference_loop_seconds_per_iteration"] / result["pixel_seconds_per_iteration"]
+    )
     result["overhead_ratio"] = result["pixel_seconds_per_iteration"] / result["bare_seconds"]
-    result["latent_over_pixel"] = result["latent_seconds_per_iteration"] / result["pixel_seconds_per_iteration"]
+    result["latent_over_pixel"] = (
+        result["latent_seconds_per_iteration"] / result["pixel_seconds_per_iteration"]
+    )
     return result
 
 
@@ -133,9 +153,13 @@ def main() -> None:
     shapes = {"cifar10": (3, 32), "mnist": (1, 28)}
     modes = {"eager": eager_embed, "compiled": compiled_embed}
     report = {
-        "protocol": "PROTOCOL.md Speed / DM iteration", "date": time.strftime("%Y-%m-%d"),
-        "torch": torch.__version__, "threads": torch.get_num_threads(), "machine": platform.processor() or platform.machine(),
-        "repeats": args.repeats, "warmup": args.warmup,
+        "protocol": "PROTOCOL.md Speed / DM iteration",
+        "date": time.strftime("%Y-%m-%d"),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine(),
+        "repeats": args.repeats,
+        "warmup": args.warmup,
         "load_average_before": list(os.getloadavg()),
     }
     for mode in args.modes.split(","):

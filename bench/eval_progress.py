@@ -44,8 +44,12 @@ def progress(run_dir: Path, epochs: int) -> dict[str, dict[str, dict]]:
         out[which] = {}
         for model, by_seed in models.items():
             accs = [by_seed[s] for s in sorted(by_seed)]
-            out[which][model] = {"seeds": sorted(by_seed), "runs": accs, "mean": statistics.fmean(accs),
-                                 "std": statistics.pstdev(accs)}
+            out[which][model] = {
+                "seeds": sorted(by_seed),
+                "runs": accs,
+                "mean": statistics.fmean(accs),
+                "std": statistics.pstdev(accs),
+            }
     return out
 
 
@@ -70,8 +74,11 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--runs-wanted", type=int, default=3)
     ap.add_argument("--json", default=None, help="also write the figures here")
-    ap.add_argument("--markdown", action="store_true",
-                    help="also print the finished networks as the Markdown table of BENCHMARKS.md")
+    ap.add_argument(
+        "--markdown",
+        action="store_true",
+        help="also print the finished networks as the Markdown table of BENCHMARKS.md",
+    )
     args = ap.parse_args()
     everything = {}
     for run in args.runs:
@@ -80,8 +87,14 @@ def main() -> None:
         print(f"{run} ({args.epochs} epochs)")
         for which, models in table.items():
             for model, r in models.items():
-                done = "complete" if len(r["seeds"]) >= args.runs_wanted else f"{len(r['seeds'])}/{args.runs_wanted}"
-                print(f"  {which:12s} {model:9s} {r['mean']:6.2f} ± {r['std']:5.2f}  seeds {r['seeds']}  {done}")
+                done = (
+                    "complete"
+                    if len(r["seeds"]) >= args.runs_wanted
+                    else f"{len(r['seeds'])}/{args.runs_wanted}"
+                )
+                print(
+                    f"  {which:12s} {model:9s} {r['mean']:6.2f} ± {r['std']:5.2f}  seeds {r['seeds']}  {done}"
+                )
         training = in_training(Path(run) / RunCache.FOLDER, args.epochs)
         if training:
             print(f"  in training now: {training}")
@@ -96,17 +109,22 @@ def main() -> None:
 
 def markdown(everything: dict[str, dict[str, dict]], epochs: int, runs_wanted: int) -> str:
     """One row per (run, set, architecture), as pasted into BENCHMARKS.md's sweep section."""
-    rows = [f"As of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} (protocol cpu-small: {epochs} epochs "
-            "per network; accuracy after the last epoch):", "",
-            "| run | set | architecture | seeds finished | test accuracy % (mean ± std over finished seeds) |",
-            "|---|---|---|---|---|"]
+    rows = [
+        f"As of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} (protocol cpu-small: {epochs} epochs "
+        "per network; accuracy after the last epoch):",
+        "",
+        "| run | set | architecture | seeds finished | test accuracy % (mean ± std over finished seeds) |",
+        "|---|---|---|---|---|",
+    ]
     for run, table in everything.items():
         name = "/".join(Path(run).parts[-2:])
         for which in ("random real", "synthetic"):
             for model, r in sorted(table.get(which, {}).items(), key=lambda kv: ORDER.get(kv[0], 99)):
                 seeds = ", ".join(map(str, r["seeds"]))
-                rows.append(f"| {name} | {which} | {model} | {len(r['seeds'])} of {runs_wanted} ({seeds}) | "
-                            f"{r['mean']:.2f} ± {r['std']:.2f} |")
+                rows.append(
+                    f"| {name} | {which} | {model} | {len(r['seeds'])} of {runs_wanted} ({seeds}) | "
+                    f"{r['mean']:.2f} ± {r['std']:.2f} |"
+                )
     return "\n".join(rows)
 
 

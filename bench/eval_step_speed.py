@@ -69,11 +69,19 @@ def main() -> None:
     rows = []
     for name in args.models.split(","):
         for mode in args.modes.split(","):
-            r = {"model": name, "mode": mode, "shape": args.shape, "threads": torch.get_num_threads(),
-                 **time_steps(name, mode, channels, size, args.repeats)}
+            r = {
+                "model": name,
+                "mode": mode,
+                "shape": args.shape,
+                "threads": torch.get_num_threads(),
+                **time_steps(name, mode, channels, size, args.repeats),
+            }
             rows.append(r)
-            print(f"{name:9s} {mode:14s} first {r['first_step_s']:6.1f} s  step {r['step_s']:6.3f} s "
-                  f"-> 300 epochs {300 * r['step_s'] / 60:5.1f} min", flush=True)
+            print(
+                f"{name:9s} {mode:14s} first {r['first_step_s']:6.1f} s  step {r['step_s']:6.3f} s "
+                f"-> 300 epochs {300 * r['step_s'] / 60:5.1f} min",
+                flush=True,
+            )
     out = Path(f"bench/results/eval_step_speed-{args.shape}-t{torch.get_num_threads()}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=2) + "\n")

@@ -31,32 +31,55 @@ def main() -> None:
     ap.add_argument("--data-dir", default="../shared/datasets")
     ap.add_argument("--prior", required=True)
     ap.add_argument("--lr-feats", default="10,1")
-    ap.add_argument("--layers", default=None, help="comma-separated layers to try (default: all of the prior's)")
+    ap.add_argument(
+        "--layers", default=None, help="comma-separated layers to try (default: all of the prior's)"
+    )
     ap.add_argument("--ipc", type=int, default=10)
     ap.add_argument("--iterations", type=int, default=50)
     ap.add_argument("--models", default="lenet,mlp")
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None)
-    ap.add_argument("--also-test", action="store_true",
-                    help="also run each pair on the full training set and score it on the TEST split "
-                         "(a sweep to judge the validation choice against; never used to choose)")
+    ap.add_argument(
+        "--also-test",
+        action="store_true",
+        help="also run each pair on the full training set and score it on the TEST split "
+        "(a sweep to judge the validation choice against; never used to choose)",
+    )
     args = ap.parse_args()
     out = Path(args.out or f"bench/results/latent_select_{args.dataset}.json")
     done = json.loads(out.read_text()) if out.is_file() else {"rows": []}
 
-    cfg = build_config({"dataset": args.dataset, "data_dir": args.data_dir, "method": "dm", "space": "latent",
-                        "prior": args.prior, "ipc": args.ipc, "preset": "cpu-small", "seed": args.seed,
-                        "device": "cpu", "layer_auto_iterations": args.iterations,
-                        "layer_auto_models": args.models.split(","), "layer_auto_epochs": args.epochs})
+    cfg = build_config(
+        {
+            "dataset": args.dataset,
+            "data_dir": args.data_dir,
+            "method": "dm",
+            "space": "latent",
+            "prior": args.prior,
+            "ipc": args.ipc,
+            "preset": "cpu-small",
+            "seed": args.seed,
+            "device": "cpu",
+            "layer_auto_iterations": args.iterations,
+            "layer_auto_models": args.models.split(","),
+            "layer_auto_epochs": args.epochs,
+        }
+    )
     splits = load_dataset(cfg.dataset, cfg.data_dir)
     device = resolve_device(cfg.device)
     val = validation_splits(cfg, splits)
     prior, record = load_run_prior(cfg, splits, device)
-    done.update(protocol=(f"validation split: {cfg.layer_auto_val_per_class} training images per class held out; "
-                          f"DM {args.iterations} iterations, batch_real {cfg.batch_real}, IPC {args.ipc}; "
-                          f"scored by {args.models} trained {args.epochs} epochs"),
-                prior=record.get("path", args.prior), seed=args.seed, dataset=args.dataset)
+    done.update(
+        protocol=(
+            f"validation split: {cfg.layer_auto_val_per_class} training images per class held out; "
+            f"DM {args.iterations} iterations, batch_real {cfg.batch_real}, IPC {args.ipc}; "
+            f"scored by {args.models} trained {args.epochs} epochs"
+        ),
+        prior=record.get("path", args.prior),
+        seed=args.seed,
+        dataset=args.dataset,
+    )
     for lr_feat in (float(x) for x in args.lr_feats.split(",")):
         layers = [int(x) for x in args.layers.split(",")] if args.layers else range(prior.num_layers)
         for layer in layers:
@@ -65,8 +88,13 @@ def main() -> None:
             t0 = time.perf_counter()
             pair_cfg = dataclasses.replace(cfg, lr_feat=lr_feat)
             mean, per_model = score_layer(pair_cfg, layer, val, device, True)
-            row = {"lr_feat": lr_feat, "layer": layer, "val_accuracy": round(mean, 2), "per_model": per_model,
-                   "seconds": round(time.perf_counter() - t0, 1)}
+            row = {
+                "lr_feat": lr_feat,
+                "layer": layer,
+                "val_accuracy": round(mean, 2),
+                "per_model": per_model,
+                "seconds": round(time.perf_counter() - t0, 1),
+            }
             print(f"lr_feat {lr_feat:g} layer {layer}: {mean:.2f}% ({row['seconds']:.0f} s)", flush=True)
             if args.also_test:
                 test_mean, test_per_model = score_layer(pair_cfg, layer, splits, device, True)

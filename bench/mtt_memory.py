@@ -83,9 +83,14 @@ def worker(mode: str, steps: int, iters: int, width: int, device_name: str) -> d
         times.append(time.perf_counter() - t)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
     out = {
-        "mode": mode, "syn_steps": steps, "iters": iters, "seconds_per_iteration": statistics.median(times),
-        "baseline_rss_mb": round(base_rss, 1), "peak_rss_mb": round(peak_rss, 1),
-        "growth_mb": round(peak_rss - base_rss, 1), "params": theta0.numel(),
+        "mode": mode,
+        "syn_steps": steps,
+        "iters": iters,
+        "seconds_per_iteration": statistics.median(times),
+        "baseline_rss_mb": round(base_rss, 1),
+        "peak_rss_mb": round(peak_rss, 1),
+        "growth_mb": round(peak_rss - base_rss, 1),
+        "params": theta0.numel(),
     }
     if device.type == "cuda":
         peak_cuda = torch.cuda.max_memory_allocated(device) / 2**20
@@ -116,13 +121,29 @@ def time_ratio(steps: int, repeats: int, width: int, device_name: str) -> dict:
         torch.autograd.grad(match_unrolled(step_loss, theta0, target, x, labels, plan, lr), (x, lr))
         times["unrolled"].append(time.perf_counter() - t)
     ratios = [c / u for c, u in zip(times["constant"], times["unrolled"], strict=True)]
-    return {"syn_steps": steps, "repeats": repeats, "seconds": times,
-            "constant_over_unrolled_median": round(statistics.median(ratios), 3)}
+    return {
+        "syn_steps": steps,
+        "repeats": repeats,
+        "seconds": times,
+        "constant_over_unrolled_median": round(statistics.median(ratios), 3),
+    }
 
 
 def run_one(mode: str, steps: int, args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, __file__, "--worker", mode, "--steps", str(steps), "--iters", str(args.iters),
-           "--width", str(args.width), "--device", args.device]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--worker",
+        mode,
+        "--steps",
+        str(steps),
+        "--iters",
+        str(args.iters),
+        "--width",
+        str(args.width),
+        "--device",
+        args.device,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -160,8 +181,13 @@ def main() -> None:
                 slope = (b["growth_mb"] - a["growth_mb"]) / (b["syn_steps"] - a["syn_steps"])
                 predicted = b["growth_mb"] + slope * (steps - b["syn_steps"])
                 if predicted > args.unrolled_limit_gb * 1024:
-                    results.append({"mode": mode, "syn_steps": steps, "skipped":
-                                    f"predicted growth {predicted / 1024:.1f} GB > --unrolled-limit-gb"})
+                    results.append(
+                        {
+                            "mode": mode,
+                            "syn_steps": steps,
+                            "skipped": f"predicted growth {predicted / 1024:.1f} GB > --unrolled-limit-gb",
+                        }
+                    )
                     print(json.dumps(results[-1]), flush=True)
                     continue
             r = run_one(mode, steps, args)
@@ -169,11 +195,22 @@ def main() -> None:
             results.append(r)
             print(json.dumps(r), flush=True)
     report = {
-        "benchmark": "mtt_memory", "protocol": "PROTOCOL.md Speed/Memory",
-        "setting": {"model": "convnet", "depth": 3, "width": args.width, "norm": "instancenorm",
-                    "images": "10 classes x IPC 10, 3x32x32", "batch_syn": "all (100)", "dsa": True},
-        "device": args.device, "torch": torch.__version__, "machine": platform.processor() or platform.machine(),
-        "cpu_count": psutil.cpu_count(), "load_average_at_end": list(psutil.getloadavg()),
+        "benchmark": "mtt_memory",
+        "protocol": "PROTOCOL.md Speed/Memory",
+        "setting": {
+            "model": "convnet",
+            "depth": 3,
+            "width": args.width,
+            "norm": "instancenorm",
+            "images": "10 classes x IPC 10, 3x32x32",
+            "batch_syn": "all (100)",
+            "dsa": True,
+        },
+        "device": args.device,
+        "torch": torch.__version__,
+        "machine": platform.processor() or platform.machine(),
+        "cpu_count": psutil.cpu_count(),
+        "load_average_at_end": list(psutil.getloadavg()),
         "results": results,
         "time_ratio": time_ratio(args.ratio_steps, args.ratio_repeats, args.width, args.device),
     }

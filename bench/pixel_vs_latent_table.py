@@ -14,11 +14,15 @@ from pathlib import Path
 
 def main(runs: list[str]) -> None:
     metrics = {r: json.loads((Path(r) / "metrics.json").read_text()) for r in runs}
-    baseline = next((m["baseline_random_real"] for m in metrics.values() if m.get("baseline_random_real")), {})
+    baseline = next(
+        (m["baseline_random_real"] for m in metrics.values() if m.get("baseline_random_real")), {}
+    )
     archs = list(next(iter(metrics.values()))["accuracy"])
     distill_model = next(iter(metrics.values())).get("distill_model", "convnet")
-    cols = ["random real"] * bool(baseline) + [f"{m['method']} {m['space']}" + (f" (layer {m['layer']})"
-                                                 if m.get("layer") is not None else "") for m in metrics.values()]
+    cols = ["random real"] * bool(baseline) + [
+        f"{m['method']} {m['space']}" + (f" (layer {m['layer']})" if m.get("layer") is not None else "")
+        for m in metrics.values()
+    ]
     print("| architecture | " + " | ".join(cols) + " |")
     print("|---" * (len(cols) + 1) + "|")
     for a in archs:
@@ -30,7 +34,9 @@ def main(runs: list[str]) -> None:
     cells += [f"**{m['cross_arch_mean']:.2f}**" for m in metrics.values()]
     print(f"| cross-architecture mean ({', '.join(cross)}) | " + " | ".join(cells) + " |")
     first = next(iter(metrics.values()))
-    print(f"\nprotocol {first['protocol']}, {first['epochs']} epochs, {first['runs']} run(s), seeds {first['seeds']}")
+    print(
+        f"\nprotocol {first['protocol']}, {first['epochs']} epochs, {first['runs']} run(s), seeds {first['seeds']}"
+    )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ import pytest
 import torch
 
 # Tests never touch the user's cache.
-os.environ.setdefault("LATENTDD_CACHE", os.path.join(os.path.dirname(__file__), "..", ".pytest_cache", "latentdd"))
+os.environ.setdefault(
+    "LATENTDD_CACHE", os.path.join(os.path.dirname(__file__), "..", ".pytest_cache", "latentdd")
+)
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets")
 
@@ -13,10 +15,21 @@ SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets
 def tiny_settings(tmp_path):
     """A distillation that takes about a second: embedded data at 16 px, tiny ConvNet."""
     return {
-        "dataset": "embedded", "image_size": 16, "ipc": 2, "iterations": 4, "batch_real": 8,
-        "model": "convnet", "model_args": {"width": 16, "depth": 2}, "checkpoint_every": 2, "seed": 3,
-        "device": "cpu", "eval_protocol": "quick", "eval_models": ["convnetd1", "mlp"], "eval_epochs": 2,
-        "eval_runs": 1, "out": str(tmp_path / "run"),
+        "dataset": "embedded",
+        "image_size": 16,
+        "ipc": 2,
+        "iterations": 4,
+        "batch_real": 8,
+        "model": "convnet",
+        "model_args": {"width": 16, "depth": 2},
+        "checkpoint_every": 2,
+        "seed": 3,
+        "device": "cpu",
+        "eval_protocol": "quick",
+        "eval_models": ["convnetd1", "mlp"],
+        "eval_epochs": 2,
+        "eval_runs": 1,
+        "out": str(tmp_path / "run"),
     }
 
 

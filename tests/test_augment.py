@@ -39,7 +39,9 @@ def ref_crop(x, tx, ty):
 
 def ref_cutout(x, ox, oy, ratio=0.5):
     cs = int(x.size(2) * ratio + 0.5), int(x.size(3) * ratio + 0.5)
-    gb, gx, gy = torch.meshgrid(torch.arange(x.size(0)), torch.arange(cs[0]), torch.arange(cs[1]), indexing="ij")
+    gb, gx, gy = torch.meshgrid(
+        torch.arange(x.size(0)), torch.arange(cs[0]), torch.arange(cs[1]), indexing="ij"
+    )
     gx = torch.clamp(gx + ox.view(-1, 1, 1) - cs[0] // 2, min=0, max=x.size(2) - 1)
     gy = torch.clamp(gy + oy.view(-1, 1, 1) - cs[1] // 2, min=0, max=x.size(3) - 1)
     mask = torch.ones(x.size(0), x.size(2), x.size(3), dtype=x.dtype)

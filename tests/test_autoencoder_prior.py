@@ -20,9 +20,15 @@ from latentdd.synth.latent import LatentSet  # noqa: E402
 
 
 def tiny_vae(**overrides) -> AutoencoderKL:
-    args = dict(down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
-                block_out_channels=(8, 16), layers_per_block=1, latent_channels=4, norm_num_groups=4,
-                sample_size=16)
+    args = dict(
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        block_out_channels=(8, 16),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=4,
+        sample_size=16,
+    )
     with seeded_global_rng(0):
         return AutoencoderKL(**{**args, **overrides}).eval()
 
@@ -119,8 +125,9 @@ def test_resolve_local_folder_records_hashes(vae_dir):
 def test_subfolder_argument_and_bad_specs(vae_dir, tmp_path):
     pipeline = tmp_path / "pipeline"
     tiny_vae().save_pretrained(str(pipeline / "vae"))
-    _, record = resolve_prior(f"diffusers:{pipeline}?subfolder=vae", num_classes=10, channels=3, image_size=16,
-                              seed=0)
+    _, record = resolve_prior(
+        f"diffusers:{pipeline}?subfolder=vae", num_classes=10, channels=3, image_size=16, seed=0
+    )
     assert record["subfolder"] == "vae" and len(record["files"]) == 2
     for spec, message in [
         (f"diffusers:{vae_dir}?dtype=fp16", "unknown argument"),
@@ -150,8 +157,16 @@ def test_missing_diffusers_says_how_to_install(monkeypatch, vae_dir):
 
 
 def test_distill_end_to_end_with_a_vae_prior(tiny_settings, vae_dir):
-    cfg = build_config({**tiny_settings, "space": "latent", "prior": f"diffusers:{vae_dir}", "layer": 0,
-                        "iterations": 2, "checkpoint_every": 1})  # api.distill does not evaluate
+    cfg = build_config(
+        {
+            **tiny_settings,
+            "space": "latent",
+            "prior": f"diffusers:{vae_dir}",
+            "layer": 0,
+            "iterations": 2,
+            "checkpoint_every": 1,
+        }
+    )  # api.distill does not evaluate
     run = api.distill(cfg, progress=False)
     assert (run / "synset.safetensors").is_file()
     assert "autoencoder-kl" in (run / "distill.json").read_text()

@@ -10,9 +10,29 @@ import torch
 from latentdd.cli.main import main
 from latentdd.priors import make_random_prior, save_prior
 
-TINY = ["--dataset", "embedded", "--image-size", "16", "--ipc", "2", "--iterations", "3", "--batch-real", "8",
-        "--model-args", "width=16,depth=2", "--eval-models", "convnetd1,mlp", "--eval-epochs", "2",
-        "--eval-runs", "1", "--device", "cpu", "--quiet"]
+TINY = [
+    "--dataset",
+    "embedded",
+    "--image-size",
+    "16",
+    "--ipc",
+    "2",
+    "--iterations",
+    "3",
+    "--batch-real",
+    "8",
+    "--model-args",
+    "width=16,depth=2",
+    "--eval-models",
+    "convnetd1,mlp",
+    "--eval-epochs",
+    "2",
+    "--eval-runs",
+    "1",
+    "--device",
+    "cpu",
+    "--quiet",
+]
 
 
 def run_cli(args, capsys):
@@ -33,8 +53,10 @@ def test_distill_then_evaluate(tmp_path, capsys):
     assert code == 0, stdout
     assert "convnetd1" in stdout and (out / "metrics.json").is_file()
     kept_by_distill = len(list((out / "eval_runs").glob("*.json")))
-    code, stdout, _ = run_cli(["evaluate", str(out), "--models", "mlp", "--epochs", "1", "--runs", "2",
-                               "--no-baseline", "--quiet"], capsys)
+    code, stdout, _ = run_cli(
+        ["evaluate", str(out), "--models", "mlp", "--epochs", "1", "--runs", "2", "--no-baseline", "--quiet"],
+        capsys,
+    )
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert list(metrics["accuracy"]) == ["mlp"] and len(metrics["accuracy"]["mlp"]["runs"]) == 2
@@ -54,8 +76,21 @@ def test_distill_then_evaluate(tmp_path, capsys):
     alone = tmp_path / "alone" / "my.set.safetensors"
     alone.parent.mkdir()
     alone.write_bytes((out / "synset.safetensors").read_bytes())
-    code, _, _ = run_cli(["evaluate", str(alone), "--models", "mlp", "--epochs", "1", "--runs", "1",
-                          "--no-baseline", "--quiet"], capsys)
+    code, _, _ = run_cli(
+        [
+            "evaluate",
+            str(alone),
+            "--models",
+            "mlp",
+            "--epochs",
+            "1",
+            "--runs",
+            "1",
+            "--no-baseline",
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0 and (alone.parent / "my.set.metrics.json").is_file()
     assert len(list((alone.parent / "my.set.eval_runs").glob("mlp-seed0-*.json"))) == 1
 
@@ -73,7 +108,9 @@ def bad_inputs(tmp_path):
     (tmp_path / "corrupt.safetensors").write_bytes(b"not a tensor file at all")
     from safetensors.torch import save_file
 
-    save_file({"x": torch.zeros(1)}, str(tmp_path / "synset.safetensors"), metadata={"latentdd_kind": "synset"})
+    save_file(
+        {"x": torch.zeros(1)}, str(tmp_path / "synset.safetensors"), metadata={"latentdd_kind": "synset"}
+    )
     save_prior(make_random_prior(10, 1, 16, seed=0), tmp_path / "p.safetensors", {"source": "test"})
     folder = tmp_path / "imgs"
     for cls in ("cat", "dog"):
@@ -88,12 +125,47 @@ def bad_inputs(tmp_path):
         (["distill", "--dataset", "imagenet-zzz", "--out", out], "unknown dataset 'imagenet-zzz'"),
         (["distill", "--dataset", "mnist", "--data-dir", str(tmp_path / "nowhere"), "--out", out], "nowhere"),
         (["distill", *TINY, "--ipc", "100000", "--out", out], "--ipc 100000 is larger than class"),
-        (["distill", *TINY, "--space", "latent", "--prior", str(tmp_path / "corrupt.safetensors"), "--out", out],
-         "corrupt.safetensors"),
-        (["distill", *TINY, "--space", "latent", "--prior", str(tmp_path / "synset.safetensors"), "--out", out],
-         "synset.safetensors"),
-        (["distill", *TINY, "--space", "latent", "--prior", str(tmp_path / "p.safetensors"), "--layer", "7",
-          "--out", out], "layer 7 does not exist"),
+        (
+            [
+                "distill",
+                *TINY,
+                "--space",
+                "latent",
+                "--prior",
+                str(tmp_path / "corrupt.safetensors"),
+                "--out",
+                out,
+            ],
+            "corrupt.safetensors",
+        ),
+        (
+            [
+                "distill",
+                *TINY,
+                "--space",
+                "latent",
+                "--prior",
+                str(tmp_path / "synset.safetensors"),
+                "--out",
+                out,
+            ],
+            "synset.safetensors",
+        ),
+        (
+            [
+                "distill",
+                *TINY,
+                "--space",
+                "latent",
+                "--prior",
+                str(tmp_path / "p.safetensors"),
+                "--layer",
+                "7",
+                "--out",
+                out,
+            ],
+            "layer 7 does not exist",
+        ),
         (["distill", "--dataset", f"folder:{folder}", "--ipc", "1", "--out", out], "broken.png"),
         (["distill", "--resume", str(tmp_path / "notrun")], "not a latentdd run"),
         (["evaluate", str(tmp_path / "notrun")], "not a latentdd run"),
@@ -113,8 +185,11 @@ def test_bad_input_gives_one_line_and_exit_2(tmp_path, capsys):
 
 
 def test_console_script_runs_as_a_process():
-    proc = subprocess.run([sys.executable, "-m", "latentdd.cli.main", "distill", "--dataset", "nope", "--out", "x"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "latentdd.cli.main", "distill", "--dataset", "nope", "--out", "x"],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "unknown dataset" in proc.stderr
 
 

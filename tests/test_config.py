@@ -49,7 +49,11 @@ def test_bad_yaml(tmp_path):
 
 def test_extra_flags_parser():
     assert parse_extra_flags(["--lr-img", "100", "--no-dsa", "--batch-real=64", "--flag"]) == {
-        "lr_img": "100", "dsa": "false", "batch_real": "64", "flag": "true"}
+        "lr_img": "100",
+        "dsa": "false",
+        "batch_real": "64",
+        "flag": "true",
+    }
     with pytest.raises(UserError, match="unexpected argument"):
         parse_extra_flags(["stray"])
 

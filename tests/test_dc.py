@@ -40,8 +40,15 @@ def setup(method="dc", dsa=True, model_args=None, n=12, size=8, **cfg):
     train = ImageDataset(images, labels, [str(c) for c in range(CLASSES)], (0.0,), (1.0,))
     config = DistillConfig(method=method, ipc=2, batch_real=4, batch_train=4, **cfg)
     margs = model_args or {"width": 8, "depth": 1}
-    ctx = ObjectiveContext(config, CLASSES, 1, (size, size), CPU, make_dsa(digits=True) if dsa else None,
-                           lambda: create_model("convnet", 1, CLASSES, size, **margs))
+    ctx = ObjectiveContext(
+        config,
+        CLASSES,
+        1,
+        (size, size),
+        CPU,
+        make_dsa(digits=True) if dsa else None,
+        lambda: create_model("convnet", 1, CLASSES, size, **margs),
+    )
     return train, ctx, OBJECTIVES.get(method)(ctx)
 
 
@@ -51,6 +58,7 @@ def syn_set(ipc=2, size=8, seed=5):
 
 
 # --- distances -----------------------------------------------------------------------------
+
 
 def hand_made_gradients():
     g = make_generator(1)
@@ -87,8 +95,11 @@ def test_distances_match_a_direct_reimplementation():
         # identical gradients are at distance (numerically) zero
         assert abs(float(gradient_distance(name)(real, real))) < 1e-5, name
         # a leading class dimension gives one distance per class
-        stacked = gradient_distance(name)([torch.stack([s, r]) for s, r in zip(syn, real, strict=True)],
-                                          [torch.stack([r, r]) for r in real], batch_dims=1)
+        stacked = gradient_distance(name)(
+            [torch.stack([s, r]) for s, r in zip(syn, real, strict=True)],
+            [torch.stack([r, r]) for r in real],
+            batch_dims=1,
+        )
         assert stacked.shape == (2,) and float(stacked[0]) == pytest.approx(value, rel=1e-5)
         assert abs(float(stacked[1])) < 1e-5
 
@@ -96,9 +107,13 @@ def test_distances_match_a_direct_reimplementation():
 def test_ours_ignores_one_dimensional_parameters_but_mse_and_cos_do_not():
     syn, real = hand_made_gradients()
     other = [s + 10 * torch.ones_like(s) if s.dim() == 1 else s for s in syn]  # change only biases
-    assert float(gradient_distance("ours")(other, real)) == pytest.approx(float(gradient_distance("ours")(syn, real)))
+    assert float(gradient_distance("ours")(other, real)) == pytest.approx(
+        float(gradient_distance("ours")(syn, real))
+    )
     for name in ("mse", "cos"):
-        assert float(gradient_distance(name)(other, real)) != pytest.approx(float(gradient_distance(name)(syn, real)))
+        assert float(gradient_distance(name)(other, real)) != pytest.approx(
+            float(gradient_distance(name)(syn, real))
+        )
     # "ours" is scale-invariant per row (cosine), mse is not
     scaled = [3 * s for s in syn]
     assert float(gradient_distance("ours")(scaled, real)) == pytest.approx(direct_ours(syn, real), rel=1e-5)
@@ -111,6 +126,7 @@ def test_unknown_metric_is_a_user_error():
 
 # --- the loss ------------------------------------------------------------------------------
 
+
 def reference_loss(ctx, train, syn, syn_labels, seed, siamese):
     """Replay the objective's draws, then compute DC/DSA class by class as the published code."""
     g = make_generator(seed)
@@ -120,7 +136,7 @@ def reference_loss(ctx, train, syn, syn_labels, seed, siamese):
     draw = ctx.dsa.sample(CLASSES, g) if siamese else None
     loss = torch.zeros(())
     for c in range(CLASSES):
-        r = real[c * ctx.cfg.batch_real:(c + 1) * ctx.cfg.batch_real]
+        r = real[c * ctx.cfg.batch_real : (c + 1) * ctx.cfg.batch_real]
         s = syn[syn_labels == c]
         if draw is not None:
             r = ctx.dsa.apply(r, draw, groups=torch.full((len(r),), c))
@@ -182,6 +198,7 @@ def test_pixel_steps_reduce_the_loss(metric):
 
 # --- loops ----------------------------------------------------------------------------------
 
+
 def test_ipc_rule_published_and_nearest_in_log_scale():
     assert loops_for_ipc(1) == (1, 1) and loops_for_ipc(10) == (10, 50) and loops_for_ipc(50) == (50, 10)
     for ipc, loops in PUBLISHED_LOOPS.items():
@@ -217,8 +234,11 @@ def test_network_is_fresh_every_outer_loop_and_trained_in_between(monkeypatch):
     obj.train_network = lambda *a: trained.append(obj.position) or original_train(*a)
     steps = {"n": 0}
     sgd_step = torch.optim.SGD.step
-    monkeypatch.setattr(torch.optim.SGD, "step", lambda self, *a, **k: steps.__setitem__("n", steps["n"] + 1)
-                        or sgd_step(self, *a, **k))
+    monkeypatch.setattr(
+        torch.optim.SGD,
+        "step",
+        lambda self, *a, **k: steps.__setitem__("n", steps["n"] + 1) or sgd_step(self, *a, **k),
+    )
     sampler = RealSampler(train, CPU)
     syn, labels = syn_set(ipc=2)  # 6 images, batch_train 4: 2 batches per epoch
     syn = syn.detach()
@@ -261,6 +281,7 @@ def test_batchnorm_network_uses_real_statistics():
 
 # --- through the engine -------------------------------------------------------------------------
 
+
 def write_tiny_dataset(root, size=8):
     rng = np.random.default_rng(0)
     folder = root / "fashion-mnist"
@@ -277,9 +298,20 @@ def write_tiny_dataset(root, size=8):
 @pytest.fixture
 def dc_settings(tiny_settings, tmp_path):
     data = write_tiny_dataset(tmp_path / "data")
-    return {**tiny_settings, "dataset": "fashion-mnist", "data_dir": str(data), "image_size": None,
-            "method": "dc", "preset": "cpu-small", "iterations": 7, "outer_loop": 3, "inner_loop": 2,
-            "batch_real": 4, "batch_train": 4, "model_args": {"width": 8, "depth": 1}}
+    return {
+        **tiny_settings,
+        "dataset": "fashion-mnist",
+        "data_dir": str(data),
+        "image_size": None,
+        "method": "dc",
+        "preset": "cpu-small",
+        "iterations": 7,
+        "outer_loop": 3,
+        "inner_loop": 2,
+        "batch_real": 4,
+        "batch_train": 4,
+        "model_args": {"width": 8, "depth": 1},
+    }
 
 
 @pytest.mark.parametrize("method", ["dc", "dsa"])
@@ -311,8 +343,14 @@ def test_resume_after_interruption_matches_uninterrupted(dc_settings, tmp_path, 
 @pytest.mark.parametrize("method", ["dc", "dsa"])
 @pytest.mark.parametrize("space", ["pixel", "latent"])
 def test_end_to_end(dc_settings, tmp_path, method, space):
-    settings = {**dc_settings, "method": method, "space": space, "iterations": 4, "checkpoint_every": 0,
-                "out": str(tmp_path / f"{method}-{space}")}
+    settings = {
+        **dc_settings,
+        "method": method,
+        "space": space,
+        "iterations": 4,
+        "checkpoint_every": 0,
+        "out": str(tmp_path / f"{method}-{space}"),
+    }
     if space == "latent":
         settings.update(prior="random", layer=1, image_size=16)  # the random prior has layer 1 from 16 px
     run = api.distill(build_config(settings), progress=False)

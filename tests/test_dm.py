@@ -16,8 +16,15 @@ def setup(dsa=True, classes=3, n=20):
     labels = torch.arange(classes).repeat_interleave(n)
     train = ImageDataset(images, labels, [str(c) for c in range(classes)], (0.0,), (1.0,))
     cfg = DistillConfig(batch_real=8)
-    ctx = ObjectiveContext(cfg, classes, 1, (16, 16), torch.device("cpu"), make_dsa(digits=True) if dsa else None,
-                           lambda: create_model("convnet", 1, classes, 16, width=16, depth=2))
+    ctx = ObjectiveContext(
+        cfg,
+        classes,
+        1,
+        (16, 16),
+        torch.device("cpu"),
+        make_dsa(digits=True) if dsa else None,
+        lambda: create_model("convnet", 1, classes, 16, width=16, depth=2),
+    )
     return train, ctx
 
 
@@ -30,7 +37,7 @@ def reference_dm_loss(ctx, train, syn, syn_labels, seed):
     params = ctx.dsa.sample(ctx.num_classes, g) if ctx.dsa else None
     loss = torch.zeros(())
     for c in range(ctx.num_classes):
-        r = real[c * ctx.cfg.batch_real:(c + 1) * ctx.cfg.batch_real]
+        r = real[c * ctx.cfg.batch_real : (c + 1) * ctx.cfg.batch_real]
         s = syn[syn_labels == c]
         if params is not None:
             r = ctx.dsa.apply(r, params, groups=torch.full((len(r),), c))
@@ -104,7 +111,9 @@ def test_convnet_depth_follows_the_resolution_unless_given():
     from latentdd.nets.convnet import depth_for
 
     assert [depth_for(s) for s in (28, 32, 64, 128)] == [3, 3, 4, 5]
-    assert len(create_model("convnet", 3, 10, 64, width=8).features) == len(create_model("convnetd4", 3, 10, 64,
-                                                                                          width=8).features)
+    assert len(create_model("convnet", 3, 10, 64, width=8).features) == len(
+        create_model("convnetd4", 3, 10, 64, width=8).features
+    )
     assert len(create_model("convnet", 3, 10, 64, width=8, depth=2).features) < len(
-        create_model("convnet", 3, 10, 64, width=8).features)
+        create_model("convnet", 3, 10, 64, width=8).features
+    )

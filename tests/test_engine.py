@@ -21,7 +21,9 @@ def test_pixel_run_writes_every_file_and_is_reproducible(tiny_settings, tmp_path
     assert len(stats["loss"]) == 4 and stats["peak_rss_mb"] > 0
     again = api.distill(build_config({**tiny_settings, "out": str(tmp_path / "again")}), progress=False)
     assert torch.equal(load_synset(again / "synset.safetensors").images, first.images)
-    other = api.distill(build_config({**tiny_settings, "seed": 4, "out": str(tmp_path / "o")}), progress=False)
+    other = api.distill(
+        build_config({**tiny_settings, "seed": 4, "out": str(tmp_path / "o")}), progress=False
+    )
     assert not torch.equal(load_synset(other / "synset.safetensors").images, first.images)
 
 
@@ -54,7 +56,9 @@ def test_resume_after_interruption_matches_uninterrupted(tiny_settings, tmp_path
 def test_latent_run_with_prior_file(tiny_settings, tmp_path):
     prior = make_random_prior(10, 1, 16, seed=0)
     save_prior(prior, tmp_path / "p.safetensors", {"source": "test"})
-    cfg = build_config({**tiny_settings, "space": "latent", "prior": str(tmp_path / "p.safetensors"), "layer": 1})
+    cfg = build_config(
+        {**tiny_settings, "space": "latent", "prior": str(tmp_path / "p.safetensors"), "layer": 1}
+    )
     run = api.distill(cfg, progress=False)
     saved = load_synset(run / "synset.safetensors")
     assert {"latent_f", "latent_w"} <= set(saved.tensors)
@@ -74,7 +78,8 @@ def test_evaluate_writes_design_shaped_metrics(tiny_settings):
             assert 0 <= m["mean"] <= 100 and len(m["runs"]) == 1
     # the distillation model is convnet, so both architectures count as cross-architecture
     assert on_disk["cross_arch_mean"] == pytest.approx(
-        sum(m["mean"] for m in on_disk["accuracy"].values()) / 2)
+        sum(m["mean"] for m in on_disk["accuracy"].values()) / 2
+    )
 
 
 def test_run_folder_errors(tiny_settings, tmp_path):

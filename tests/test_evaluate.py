@@ -293,8 +293,9 @@ def test_killed_evaluation_resumes_from_the_finished_runs(data, tmp_path, monkey
     from latentdd.evaluate.run_cache import RunCache
 
     train, test = data
-    args = dict(models=["convnet", "mlp"], protocol=quick(epochs=3, runs=2), seed=3, progress=False,
-                model_kwargs=TINY)
+    args = dict(
+        models=["convnet", "mlp"], protocol=quick(epochs=3, runs=2), seed=3, progress=False, model_kwargs=TINY
+    )
     whole = evaluate_synset(train.images, train.labels, test, **args)
 
     real_train = metrics_mod.train_and_test
@@ -330,13 +331,24 @@ def test_run_cache_key_covers_what_changes_a_result(data, tmp_path, monkeypatch)
     train, test = data
     calls: list[str] = []
     real_train = metrics_mod.train_and_test
-    monkeypatch.setattr(metrics_mod, "train_and_test", lambda m, *a, **k: calls.append(m) or real_train(m, *a, **k))
+    monkeypatch.setattr(
+        metrics_mod, "train_and_test", lambda m, *a, **k: calls.append(m) or real_train(m, *a, **k)
+    )
     cache = RunCache(tmp_path)
 
     def run(images=train.images, test_set=test, seed=0, **proto):
         calls.clear()
-        evaluate_synset(images, train.labels, test_set, models=["mlp"], protocol=quick(epochs=2, **proto),
-                        seed=seed, progress=False, model_kwargs=TINY, cache=cache)
+        evaluate_synset(
+            images,
+            train.labels,
+            test_set,
+            models=["mlp"],
+            protocol=quick(epochs=2, **proto),
+            seed=seed,
+            progress=False,
+            model_kwargs=TINY,
+            cache=cache,
+        )
         return len(calls)
 
     assert run() == 1 and run() == 0
@@ -363,9 +375,13 @@ def test_random_baseline_resumes_per_run(data, tmp_path, monkeypatch):
 
 def _hold_lock_in_another_process(lock: Path, seconds: float) -> subprocess.Popen:
     """A separate process that holds ``lock`` (as a second evaluation would while training) for ``seconds``."""
-    code = ("import sys, time; from filelock import FileLock; l = FileLock(sys.argv[1]); l.acquire(); "
-            "print('held', flush=True); time.sleep(float(sys.argv[2]))")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(lock), str(seconds)], stdout=subprocess.PIPE, text=True)
+    code = (
+        "import sys, time; from filelock import FileLock; l = FileLock(sys.argv[1]); l.acquire(); "
+        "print('held', flush=True); time.sleep(float(sys.argv[2]))"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(lock), str(seconds)], stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     return holder
 
@@ -385,14 +401,19 @@ def test_a_network_claimed_by_another_process_is_left_to_it(data, tmp_path, monk
     root.mkdir()
     calls: list[int] = []
     real_train = metrics_mod.train_and_test
-    monkeypatch.setattr(metrics_mod, "train_and_test", lambda *a, seed, **k: calls.append(seed) or real_train(
-        *a, seed=seed, **k))
+    monkeypatch.setattr(
+        metrics_mod,
+        "train_and_test",
+        lambda *a, seed, **k: calls.append(seed) or real_train(*a, seed=seed, **k),
+    )
     monkeypatch.setattr(metrics_mod, "CLAIM_POLL_SECONDS", 0.05)
 
     holder = _hold_lock_in_another_process(root / Path(second).with_suffix(".lock"), 60)
     try:
         with pytest.raises(NetworksInProgress) as busy:
-            evaluate_synset(train.images, train.labels, test, cache=RunCache(root), wait_for_others=False, **args)
+            evaluate_synset(
+                train.images, train.labels, test, cache=RunCache(root), wait_for_others=False, **args
+            )
         assert busy.value.count == 1 and calls == [3]  # seed 3 trained and kept, seed 4 left to the holder
         assert [f.name.split("-")[1] for f in root.glob("*.json")] == ["seed3"]
         assert RunCache(root).claimed_elsewhere() == ["mlp-seed4"]  # what a progress display shows
@@ -402,7 +423,9 @@ def test_a_network_claimed_by_another_process_is_left_to_it(data, tmp_path, monk
     assert RunCache(root).claimed_elsewhere() == []  # the claim died with its process
 
     calls.clear()
-    holder = _hold_lock_in_another_process(root / Path(second).with_suffix(".lock"), 1.0)  # dies without a result
+    holder = _hold_lock_in_another_process(
+        root / Path(second).with_suffix(".lock"), 1.0
+    )  # dies without a result
     metrics = evaluate_synset(train.images, train.labels, test, cache=RunCache(root), **args)
     holder.wait()
     assert calls == [4] and len(metrics["accuracy"]["mlp"]["runs"]) == 2
@@ -438,16 +461,25 @@ def test_a_network_killed_mid_training_resumes_from_its_checkpoint(data, tmp_pat
             seen[0] += module.training
             if seen[0] > 4 * 3:  # 3 batches per epoch: the 13th training batch is in epoch 5
                 raise KeyboardInterrupt
+
         model.register_forward_pre_hook(count)
         return model
 
     ckpt = tmp_path / "net.partial.pt"
     with pytest.raises(KeyboardInterrupt):
-        train_and_test("convnet", train.images, train.labels, test, model_factory=dies_in_epoch_five,
-                       checkpoint=ckpt, **args)
+        train_and_test(
+            "convnet",
+            train.images,
+            train.labels,
+            test,
+            model_factory=dies_in_epoch_five,
+            checkpoint=ckpt,
+            **args,
+        )
     assert torch.load(ckpt, weights_only=True)["epoch"] == 4 and not list(tmp_path.glob("*.tmp"))
-    resumed = train_and_test("convnet", train.images, train.labels, test, model_factory=factory, checkpoint=ckpt,
-                             **args)
+    resumed = train_and_test(
+        "convnet", train.images, train.labels, test, model_factory=factory, checkpoint=ckpt, **args
+    )
     assert batches == [6 * 3, 2 * 3]  # the resumed network trained epochs 5 and 6 only
     assert (resumed.accuracy, resumed.per_class) == (whole.accuracy, whole.per_class)
     assert all(torch.equal(a, b) for a, b in zip(made[0].parameters(), made[1].parameters(), strict=True))
@@ -463,6 +495,14 @@ def test_run_models_deletes_a_checkpoint_once_the_result_is_kept(data, tmp_path,
 
     train, test = data
     monkeypatch.setattr(train_mod, "CHECKPOINT_EVERY_SECONDS", 0.0)
-    evaluate_synset(train.images, train.labels, test, models=["mlp"], protocol=quick(epochs=3, runs=1),
-                    progress=False, model_kwargs=TINY, cache=RunCache(tmp_path))
+    evaluate_synset(
+        train.images,
+        train.labels,
+        test,
+        models=["mlp"],
+        protocol=quick(epochs=3, runs=1),
+        progress=False,
+        model_kwargs=TINY,
+        cache=RunCache(tmp_path),
+    )
     assert len(list(tmp_path.glob("*.json"))) == 1 and not list(tmp_path.glob("*.partial.pt"))

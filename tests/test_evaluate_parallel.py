@@ -26,7 +26,9 @@ def test_jobs_give_the_metrics_of_one_process_and_train_each_network_once(two_ru
     alone = api.evaluate(run, progress=False, baseline=False)
     shared = api.evaluate(copy, progress=False, baseline=False, jobs=2)
     assert shared["accuracy"] == alone["accuracy"] and shared["per_class"] == alone["per_class"]
-    kept = sorted(f.name.split("-")[0] + "-" + f.name.split("-")[1] for f in (copy / "eval_runs").glob("*.json"))
+    kept = sorted(
+        f.name.split("-")[0] + "-" + f.name.split("-")[1] for f in (copy / "eval_runs").glob("*.json")
+    )
     assert kept == ["convnetd1-seed3", "convnetd1-seed4", "mlp-seed3", "mlp-seed4"]
     assert not list((copy / "eval_runs").glob("*.tmp*"))  # no half-written result left behind
 

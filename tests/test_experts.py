@@ -26,15 +26,25 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-TINY = {"model": "convnet", "model_args": {"width": 8, "depth": 1}, "batch": 32, "device": "cpu", "progress": False}
+TINY = {
+    "model": "convnet",
+    "model_args": {"width": 8, "depth": 1},
+    "batch": 32,
+    "device": "cpu",
+    "progress": False,
+}
 
 
 def tiny_splits(n=20, classes=3, size=8, channels=3, seed=0):
     g = make_generator(seed)
+
     def ds(count):
         labels = torch.arange(classes).repeat_interleave(count)
         images = torch.randn(len(labels), channels, size, size, generator=g) + labels.view(-1, 1, 1, 1) * 0.5
-        return ImageDataset(images, labels, [f"c{c}" for c in range(classes)], (0.5,) * channels, (0.25,) * channels)
+        return ImageDataset(
+            images, labels, [f"c{c}" for c in range(classes)], (0.5,) * channels, (0.25,) * channels
+        )
+
     return DatasetSplits(ds(n), ds(5), "tiny", "test", info={"sha256": "abc"})
 
 
@@ -44,14 +54,20 @@ def test_buffer_layout_metadata_and_row_reads(tmp_path):
     header = read_expert_header(expert_path(tmp_path / "b", 0))
     p = sum(torch.Size(s).numel() for _, s in header["index"])
     assert header["shape"] == [4, p]
-    assert header["settings"]["lr"] == 0.01 and header["settings"]["momentum"] == 0.0 and header["settings"]["dsa"]
+    assert (
+        header["settings"]["lr"] == 0.01
+        and header["settings"]["momentum"] == 0.0
+        and header["settings"]["dsa"]
+    )
     assert header["settings"]["dataset_sha256"] == "abc" and header["extra"]["expert"] == 0
     buf = ExpertBuffer(tmp_path / "b")
     full = load_file(str(expert_path(tmp_path / "b", 1)))["trajectory"]
     start, end = buf.rows(1, [1, 3])
     assert torch.equal(start, full[1]) and torch.equal(end, full[3])
     assert not torch.equal(full[0], full[3])  # it trained
-    assert not torch.equal(full, load_file(str(expert_path(tmp_path / "b", 0)))["trajectory"])  # distinct experts
+    assert not torch.equal(
+        full, load_file(str(expert_path(tmp_path / "b", 0)))["trajectory"]
+    )  # distinct experts
 
 
 def test_resume_skips_finished_experts_and_retrains_damaged_ones(tmp_path):
@@ -77,8 +93,10 @@ def test_expert_depends_only_on_seed_and_index(tmp_path):
     with try_claim(tmp_path / "c" / "expert_0.lock"):
         c = train_experts(tiny_splits(), tmp_path / "c", num=2, epochs=2, **TINY)
     assert a.trained == [0, 1] and c.busy == [0] and c.trained == [1]
+
     def traj(folder, k):
         return load_file(str(expert_path(tmp_path / folder, k)))["trajectory"]
+
     assert torch.equal(traj("a", 1), traj("c", 1))
     train_experts(tiny_splits(), tmp_path / "s7", num=1, epochs=2, seed=7, **TINY)
     assert not torch.equal(traj("a", 0), traj("s7", 0))
@@ -97,8 +115,9 @@ time.sleep(60)
 
 def test_lock_is_exclusive_and_a_dead_holders_lock_is_broken(tmp_path, caplog):
     lock = tmp_path / "expert_0.lock"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(lock), lock_module.__file__], stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(lock), lock_module.__file__], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "claimed"
         assert try_claim(lock) is None  # a live holder keeps it
@@ -116,12 +135,32 @@ def test_lock_is_exclusive_and_a_dead_holders_lock_is_broken(tmp_path, caplog):
 
 def test_two_cli_processes_fill_one_buffer_without_duplicates(tmp_path):
     out = tmp_path / "buf"
-    cmd = [sys.executable, "-m", "latentdd.cli.main", "experts", "--dataset", "embedded", "--image-size", "8",
-           "--model-args", "width=8,depth=1", "--num", "6", "--epochs", "1", "--out", str(out), "--device", "cpu",
-           "--quiet"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "latentdd.cli.main",
+        "experts",
+        "--dataset",
+        "embedded",
+        "--image-size",
+        "8",
+        "--model-args",
+        "width=8,depth=1",
+        "--num",
+        "6",
+        "--epochs",
+        "1",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=240) for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     files = sorted(p.name for p in out.iterdir())
@@ -137,8 +176,23 @@ def test_two_cli_processes_fill_one_buffer_without_duplicates(tmp_path):
 
 def test_cli_experts_resumes_and_reports(tmp_path, capsys):
     def run(*extra):
-        args = ["experts", "--dataset", "embedded", "--image-size", "8", "--model-args", "width=8,depth=1",
-                "--num", "1", "--out", str(tmp_path / "b"), "--device", "cpu", "--quiet", *extra]
+        args = [
+            "experts",
+            "--dataset",
+            "embedded",
+            "--image-size",
+            "8",
+            "--model-args",
+            "width=8,depth=1",
+            "--num",
+            "1",
+            "--out",
+            str(tmp_path / "b"),
+            "--device",
+            "cpu",
+            "--quiet",
+            *extra,
+        ]
         with pytest.raises(SystemExit) as exit_:
             cli_main(args)
         captured = capsys.readouterr()

@@ -103,10 +103,17 @@ def test_loss_is_zero_when_the_student_lands_on_the_target():
 # --------------------------------------------------------------------------- the objective
 def tiny_splits(n=12, seed=0):
     g = make_generator(seed)
+
     def ds(count):
         labels = torch.arange(3).repeat_interleave(count)
-        return ImageDataset(torch.randn(len(labels), 3, 8, 8, generator=g) + labels.view(-1, 1, 1, 1),
-                            labels, ["a", "b", "c"], (0.5,) * 3, (0.25,) * 3)
+        return ImageDataset(
+            torch.randn(len(labels), 3, 8, 8, generator=g) + labels.view(-1, 1, 1, 1),
+            labels,
+            ["a", "b", "c"],
+            (0.5,) * 3,
+            (0.25,) * 3,
+        )
+
     return DatasetSplits(ds(n), ds(4), "tiny", "test")
 
 
@@ -120,10 +127,12 @@ def buffer(tmp_path_factory):
 
 def make_objective(folder, splits, **overrides):
     settings = {"syn_steps": 3, "expert_epochs": 1, "max_start_epoch": 2, "lr_lr": 1e-5, "lr_teacher": 0.01}
-    cfg = DistillConfig(method="mtt", experts=folder and str(folder), model_args=dict(WIDTH),
-                        **{**settings, **overrides})
-    ctx = ObjectiveContext(cfg, 3, 3, (8, 8), torch.device("cpu"), make_dsa(),
-                           lambda: create_model("convnet", 3, 3, 8, **WIDTH))
+    cfg = DistillConfig(
+        method="mtt", experts=folder and str(folder), model_args=dict(WIDTH), **{**settings, **overrides}
+    )
+    ctx = ObjectiveContext(
+        cfg, 3, 3, (8, 8), torch.device("cpu"), make_dsa(), lambda: create_model("convnet", 3, 3, 8, **WIDTH)
+    )
     return OBJECTIVES.get("mtt")(ctx), RealSampler(splits.train, torch.device("cpu"))
 
 
@@ -196,7 +205,9 @@ def test_zca_whitens_to_identity_and_round_trips():
     g = make_generator(0)
     mix = torch.randn(48, 48, generator=g)
     x01 = (torch.randn(2000, 48, generator=g) @ mix * 0.05 + 0.5).reshape(-1, 3, 4, 4)
-    ds = ImageDataset((x01 - 0.4) / 0.2, torch.zeros(len(x01), dtype=torch.long), ["x"], (0.4,) * 3, (0.2,) * 3)
+    ds = ImageDataset(
+        (x01 - 0.4) / 0.2, torch.zeros(len(x01), dtype=torch.long), ["x"], (0.4,) * 3, (0.2,) * 3
+    )
     white = ZCA.fit(ds, eps=1e-6).apply(ds.images).flatten(1).double()
     assert torch.allclose(torch.cov(white.T), torch.eye(48, dtype=torch.float64), atol=2e-3)
     # MTT's eps=0.1 on [0, 1] pixels: covariance S / (S + eps) along the eigenvectors
@@ -221,8 +232,9 @@ def test_zca_whitens_to_identity_and_round_trips():
 
 def test_zca_experts_and_objective_share_the_transform(tmp_path):
     splits = tiny_splits()
-    train_experts(splits, tmp_path, num=1, epochs=2, model_args=WIDTH, batch=16, zca=True, device="cpu",
-                  progress=False)
+    train_experts(
+        splits, tmp_path, num=1, epochs=2, model_args=WIDTH, batch=16, zca=True, device="cpu", progress=False
+    )
     objective, sampler = make_objective(tmp_path, splits, zca=True)
     fitted = ZCA.fit(splits.train)
     assert torch.allclose(objective.zca.transform, fitted.transform)
@@ -243,10 +255,25 @@ def embedded_experts(tmp_path_factory):
 
 @pytest.mark.parametrize("space", ["pixel", "latent"])
 def test_mtt_end_to_end_through_the_api(embedded_experts, tmp_path, space, monkeypatch):
-    settings = {"dataset": "embedded", "image_size": 8, "method": "mtt", "space": space, "ipc": 1, "iterations": 3,
-                "experts": str(embedded_experts), "model_args": WIDTH, "syn_steps": 2, "expert_epochs": 1,
-                "max_start_epoch": 2, "lr_lr": 1e-5, "zca": False, "device": "cpu", "checkpoint_every": 1,
-                "out": str(tmp_path / "run"), "compile": "off"}
+    settings = {
+        "dataset": "embedded",
+        "image_size": 8,
+        "method": "mtt",
+        "space": space,
+        "ipc": 1,
+        "iterations": 3,
+        "experts": str(embedded_experts),
+        "model_args": WIDTH,
+        "syn_steps": 2,
+        "expert_epochs": 1,
+        "max_start_epoch": 2,
+        "lr_lr": 1e-5,
+        "zca": False,
+        "device": "cpu",
+        "checkpoint_every": 1,
+        "out": str(tmp_path / "run"),
+        "compile": "off",
+    }
     if space == "latent":
         settings.update(prior="random", layer=0)
     run = api.distill(build_config(settings), progress=False)

@@ -29,10 +29,30 @@ def count(model: nn.Module, kind: type[nn.Module]) -> int:
 
 def test_names_and_wildcards() -> None:
     names = list_models()
-    for required in ["convnet", "convnetbn", "convnetd1", "convnetd2", "convnetd3", "convnetd4",
-                     "convnetw32", "convnetw64", "convnetw256", "convnetln", "convnetnn",
-                     "alexnet", "alexnetbn", "vgg11", "vgg11bn", "resnet18", "resnet18bn",
-                     "resnet18_ap", "resnet18bn_ap", "vit", "mlp", "lenet"]:
+    for required in [
+        "convnet",
+        "convnetbn",
+        "convnetd1",
+        "convnetd2",
+        "convnetd3",
+        "convnetd4",
+        "convnetw32",
+        "convnetw64",
+        "convnetw256",
+        "convnetln",
+        "convnetnn",
+        "alexnet",
+        "alexnetbn",
+        "vgg11",
+        "vgg11bn",
+        "resnet18",
+        "resnet18bn",
+        "resnet18_ap",
+        "resnet18bn_ap",
+        "vit",
+        "mlp",
+        "lenet",
+    ]:
         assert required in names
     assert names == sorted(names) and all(n == n.lower() for n in names)
     assert list_models("resnet18*") == ["resnet18", "resnet18_ap", "resnet18bn", "resnet18bn_ap"]

@@ -233,8 +233,9 @@ def tiny_gan(classes=3, channels=3, size=16):
     from latentdd.seeding import seeded_global_rng
 
     with seeded_global_rng(0):
-        prior = ConditionalGenerator(classes, channels, image_size=size, latent_dim=8, w_dim=16, base_channels=16,
-                                     min_channels=8)
+        prior = ConditionalGenerator(
+            classes, channels, image_size=size, latent_dim=8, w_dim=16, base_channels=16, min_channels=8
+        )
     prior.calibrate(make_generator(1), batches=2, batch_size=16)
     return prior.requires_grad_(False)
 
@@ -262,8 +263,18 @@ def test_latent_set_with_real_start_inverts_a_gan_and_the_radius_bounds_the_feat
     prior = tiny_gan()
     images, labels = data.images[:4], data.labels[:4]
     sampled = LatentSet(prior, 1, labels, 3, data.mean, data.std, make_generator(0))
-    real = LatentSet(prior, 1, labels, 3, data.mean, data.std, make_generator(0), init_images=images,
-                     invert_steps=60, feat_radius=0.1)
+    real = LatentSet(
+        prior,
+        1,
+        labels,
+        3,
+        data.mean,
+        data.std,
+        make_generator(0),
+        init_images=images,
+        invert_steps=60,
+        feat_radius=0.1,
+    )
     err = lambda s: (s.decode() - images).pow(2).mean()  # noqa: E731
     assert err(real) < err(sampled)
     with torch.no_grad():
@@ -291,18 +302,39 @@ def test_init_values_are_checked_per_space():
 def test_report_provenance_shows_the_prior_scores():
     from latentdd.report.provenance import _prior_lines
 
-    scores = {"cas": {"per_class": 10, "generated": {"mean": 40.0}, "real": {"mean": 50.0}},
-              "frechet_distance": 3.25, "diversity": {"ratio": 0.5}, "saturation": {"generated": 0.1, "real": 0.05}}
+    scores = {
+        "cas": {"per_class": 10, "generated": {"mean": 40.0}, "real": {"mean": 50.0}},
+        "frechet_distance": 3.25,
+        "diversity": {"ratio": 0.5},
+        "saturation": {"generated": 0.1, "real": 0.05},
+    }
     lines = dict(_prior_lines({"arch": "ae", "path": "p.safetensors", "scores": scores}))
-    assert lines["prior quality"] == ("CAS 40.0 % vs 50.0 % on real images (10/class); Fréchet distance 3.25; "
-                                      "diversity 0.50 of real's; saturated pixels 10.0 % (real 5.0 %)")
+    assert lines["prior quality"] == (
+        "CAS 40.0 % vs 50.0 % on real images (10/class); Fréchet distance 3.25; "
+        "diversity 0.50 of real's; saturated pixels 10.0 % (real 5.0 %)"
+    )
     assert "prior quality" not in dict(_prior_lines({"arch": "ae", "path": "p.safetensors"}))
 
 
 def test_cli_refuses_gan_recipe_options_for_the_autoencoder(capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
-        main(["prior", "train", "--arch", "ae", "--dataset", "embedded", "--diffaug", "color",
-              "--out", str(tmp_path / "p.safetensors"), "--steps", "1", "--quiet"])
+        main(
+            [
+                "prior",
+                "train",
+                "--arch",
+                "ae",
+                "--dataset",
+                "embedded",
+                "--diffaug",
+                "color",
+                "--out",
+                str(tmp_path / "p.safetensors"),
+                "--steps",
+                "1",
+                "--quiet",
+            ]
+        )
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "--diffaug is for GAN priors" in err
     assert not (tmp_path / "p.safetensors").exists()

@@ -16,7 +16,7 @@ from latentdd.priors.sources.module import parse_module_spec
 from latentdd.synth.io import load_synset
 
 # A generator that knows nothing of latentdd: it only implements the documented interface.
-USER_MODULE = textwrap.dedent('''
+USER_MODULE = textwrap.dedent("""
     import torch
     from torch import nn
     import torch.nn.functional as F
@@ -58,7 +58,7 @@ USER_MODULE = textwrap.dedent('''
 
     def not_a_prior(**kw):
         return nn.Linear(2, 2)
-''')
+""")
 
 
 @pytest.fixture
@@ -71,7 +71,10 @@ def user_module(tmp_path, monkeypatch):
 
 def test_module_spec_parsing():
     assert parse_module_spec("a.b:make?width=4&name=x&sizes=[1,2]") == (
-        "a.b", "make", {"width": 4, "name": "x", "sizes": [1, 2]})
+        "a.b",
+        "make",
+        {"width": 4, "name": "x", "sizes": [1, 2]},
+    )
     assert parse_module_spec("dir/gen.py:make") == ("dir/gen.py", "make", {})
     with pytest.raises(UserError, match="names no factory"):
         parse_module_spec("just_a_module")
@@ -85,18 +88,34 @@ def test_local_paths_in_specs_are_stored_absolute(user_module, monkeypatch):
     (user_module / "vae").mkdir()
     monkeypatch.chdir(user_module)
     root = str(user_module.resolve())
-    assert absolute_spec("module:my_generators.py:make_tiny?width=4") == f"module:{root}/my_generators.py:make_tiny?width=4"
+    assert (
+        absolute_spec("module:my_generators.py:make_tiny?width=4")
+        == f"module:{root}/my_generators.py:make_tiny?width=4"
+    )
     assert absolute_spec("stylegan:net.pkl") == f"stylegan:{root}/net.pkl"
     assert absolute_spec("net.pkl") == f"{root}/net.pkl"
     assert absolute_spec("diffusers:vae?subfolder=vae") == f"diffusers:{root}/vae?subfolder=vae"
-    for unchanged in ("module:my_generators:make_tiny", "diffusers:stabilityai/sd-vae-ft-mse", "random:sgen",
-                      "random", "builtin:mnist", "missing.safetensors"):
+    for unchanged in (
+        "module:my_generators:make_tiny",
+        "diffusers:stabilityai/sd-vae-ft-mse",
+        "random:sgen",
+        "random",
+        "builtin:mnist",
+        "missing.safetensors",
+    ):
         assert absolute_spec(unchanged) == unchanged
 
 
 def test_module_prior_by_import_path_and_by_file(user_module):
-    prior, rec = resolve_prior("module:my_generators:make?width=4", num_classes=10, channels=1, image_size=16,
-                               seed=0, license="MIT (declared)", source="https://example.org/gen")
+    prior, rec = resolve_prior(
+        "module:my_generators:make?width=4",
+        num_classes=10,
+        channels=1,
+        image_size=16,
+        seed=0,
+        license="MIT (declared)",
+        source="https://example.org/gen",
+    )
     assert isinstance(prior, InterfacePrior) and prior.num_layers == 3 and prior.inner.width == 4
     assert rec["factory"] == "my_generators:make" and rec["kwargs"] == {"width": 4}
     assert len(rec["module_file"]["file_sha256"]) == 64
@@ -105,26 +124,38 @@ def test_module_prior_by_import_path_and_by_file(user_module):
     w = prior.map_latent(z, torch.arange(3))
     for k in range(3):
         assert prior.tail(prior.head(w, k), w, k).shape == (3, 1, 16, 16)
-    by_file, _ = resolve_prior(f"module:{user_module / 'my_generators.py'}:make", num_classes=10, channels=1,
-                               image_size=16, seed=0)
+    by_file, _ = resolve_prior(
+        f"module:{user_module / 'my_generators.py'}:make", num_classes=10, channels=1, image_size=16, seed=0
+    )
     assert by_file.num_layers == 3
 
 
-@pytest.mark.parametrize("spec, message", [
-    ("module:no_such_pkg.gen:make", "cannot import prior module 'no_such_pkg.gen'"),
-    ("module:my_generators:missing", "has no callable 'missing'"),
-    ("module:my_generators:not_a_prior", "lacks num_classes, image_channels"),
-    ("module:my_generators:make?colour=red", "check the ?key=value arguments"),
-    ("module:nowhere/gen.py:make", "not found"),
-])
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("module:no_such_pkg.gen:make", "cannot import prior module 'no_such_pkg.gen'"),
+        ("module:my_generators:missing", "has no callable 'missing'"),
+        ("module:my_generators:not_a_prior", "lacks num_classes, image_channels"),
+        ("module:my_generators:make?colour=red", "check the ?key=value arguments"),
+        ("module:nowhere/gen.py:make", "not found"),
+    ],
+)
 def test_module_prior_errors_name_the_problem(user_module, spec, message):
     with pytest.raises(UserError, match=message.replace("?", r"\?").replace("(", r"\(")):
         resolve_prior(spec, num_classes=10, channels=1, image_size=16, seed=0)
 
 
 def test_latent_run_with_module_prior_copies_provenance(tiny_settings, user_module):
-    cfg = build_config({**tiny_settings, "space": "latent", "prior": "module:my_generators:make", "layer": 2,
-                        "prior_license": "CC0 (declared)", "prior_source": "unit test"})
+    cfg = build_config(
+        {
+            **tiny_settings,
+            "space": "latent",
+            "prior": "module:my_generators:make",
+            "layer": 2,
+            "prior_license": "CC0 (declared)",
+            "prior_source": "unit test",
+        }
+    )
     run = api.distill(cfg, progress=False)
     record = json.loads((run / "prior.json").read_text())
     assert record["spec"] == "module:my_generators:make" and record["declared_license"] == "CC0 (declared)"
@@ -134,9 +165,15 @@ def test_latent_run_with_module_prior_copies_provenance(tiny_settings, user_modu
 def test_learn_prior_moves_generator_weights_and_saves_them(tiny_settings):
     settings = {**tiny_settings, "space": "latent", "prior": "random", "layer": 1, "iterations": 3}
     fixed = load_synset(api.distill(build_config(settings), progress=False) / "synset.safetensors")
-    tuned = load_synset(api.distill(build_config({**settings, "learn_prior": True, "lr_prior": 0.1,
-                                                   "out": settings["out"] + "-tuned"}), progress=False)
-                        / "synset.safetensors")
+    tuned = load_synset(
+        api.distill(
+            build_config(
+                {**settings, "learn_prior": True, "lr_prior": 0.1, "out": settings["out"] + "-tuned"}
+            ),
+            progress=False,
+        )
+        / "synset.safetensors"
+    )
     assert not any(k.startswith("prior.") for k in fixed.tensors)
     prior_keys = [k for k in tuned.tensors if k.startswith("prior.")]
     assert prior_keys
@@ -160,9 +197,18 @@ def test_layer_auto_scores_every_candidate_on_a_validation_split(tiny_settings, 
         return real_train_and_test(model, images, labels, test, **kw)
 
     monkeypatch.setattr(layer_auto, "train_and_test", spy)
-    cfg = build_config({**tiny_settings, "space": "latent", "prior": "random", "layer": "auto",
-                        "layer_auto_iterations": 2, "layer_auto_epochs": 2, "layer_auto_models": ["mlp"],
-                        "layer_auto_val_per_class": 5})
+    cfg = build_config(
+        {
+            **tiny_settings,
+            "space": "latent",
+            "prior": "random",
+            "layer": "auto",
+            "layer_auto_iterations": 2,
+            "layer_auto_epochs": 2,
+            "layer_auto_models": ["mlp"],
+            "layer_auto_val_per_class": 5,
+        }
+    )
     run = api.distill(cfg, progress=False)
     chosen = json.loads((run / "distill.json").read_text())["layer_auto"]
     assert set(chosen["scores"]) == {"0", "1"}  # the 16 px random prior has two layers

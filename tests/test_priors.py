@@ -117,8 +117,16 @@ def bad_files(tmp_path):
     flipped[-3] ^= 0xFF  # a bit flip in the weights: caught by the stored sha256
     (tmp_path / "flipped.safetensors").write_bytes(bytes(flipped))
     save_file({"x": torch.zeros(2)}, str(tmp_path / "plain.safetensors"))
-    save_file({"x": torch.zeros(2)}, str(tmp_path / "synset.safetensors"), metadata={"latentdd_kind": "synset"})
-    meta = {"latentdd_kind": "prior", "format_version": "1", "arch": "stylegan9", "config": "{}", "record": "{}"}
+    save_file(
+        {"x": torch.zeros(2)}, str(tmp_path / "synset.safetensors"), metadata={"latentdd_kind": "synset"}
+    )
+    meta = {
+        "latentdd_kind": "prior",
+        "format_version": "1",
+        "arch": "stylegan9",
+        "config": "{}",
+        "record": "{}",
+    }
     save_file({"x": torch.zeros(2)}, str(tmp_path / "alien.safetensors"), metadata=meta)
     return [
         ("missing.safetensors", "not found"),
@@ -152,7 +160,9 @@ def test_random_prior_is_deterministic_per_seed_and_leaves_global_rng_alone():
 
 def test_resolve_prior_checks_that_the_prior_fits_the_dataset(tmp_path):
     prior, rec = resolve_prior("random", num_classes=4, channels=3, image_size=16, seed=2, device="cpu")
-    assert (prior.num_classes, prior.image_channels, prior.image_size) == (4, 3, 16) and rec["source"] == "random"
+    assert (prior.num_classes, prior.image_channels, prior.image_size) == (4, 3, 16) and rec[
+        "source"
+    ] == "random"
     path = tmp_path / "p.safetensors"
     save_prior(tiny_prior(classes=3, channels=1, size=16), path, {"dataset": "toy"})
     prior, rec = resolve_prior(str(path), num_classes=3, channels=1, image_size=16, seed=0, device="cpu")
@@ -163,8 +173,12 @@ def test_resolve_prior_checks_that_the_prior_fits_the_dataset(tmp_path):
         resolve_prior("builtin:nope", num_classes=3, channels=1, image_size=16, seed=0, device="cpu")
 
 
-SHIPPED = {"mnist-cgen": ("mnist", 1, 28), "cifar10-cgen": ("cifar10", 3, 32), "mnist-ae": ("mnist", 1, 28),
-           "cifar10-ae": ("cifar10", 3, 32)}
+SHIPPED = {
+    "mnist-cgen": ("mnist", 1, 28),
+    "cifar10-cgen": ("cifar10", 3, 32),
+    "mnist-ae": ("mnist", 1, 28),
+    "cifar10-ae": ("cifar10", 3, 32),
+}
 
 
 def test_shipped_priors_are_listed_documented_and_load_offline():
@@ -174,9 +188,12 @@ def test_shipped_priors_are_listed_documented_and_load_offline():
     for name, (dataset, channels, size) in SHIPPED.items():
         d = described[name]
         assert d["dataset"] == dataset and d["steps"] > 0 and d["license"] and len(d["sha256"]) == 64
-        assert f"`builtin:{name}`" in readme and "latentdd prior train" in readme  # with the command that made it
-        prior, record = resolve_prior(f"builtin:{name}", num_classes=10, channels=channels, image_size=size,
-                                      seed=0, device="cpu")
+        assert (
+            f"`builtin:{name}`" in readme and "latentdd prior train" in readme
+        )  # with the command that made it
+        prior, record = resolve_prior(
+            f"builtin:{name}", num_classes=10, channels=channels, image_size=size, seed=0, device="cpu"
+        )
         z, y = latents(prior, n=4)
         with torch.no_grad():
             images = prior(z, y)
@@ -235,9 +252,14 @@ def test_progress_grids_do_not_change_training(tmp_path, monkeypatch):
     quiet, _ = train_prior(data, steps=3, out=str(tmp_path / "a" / "p.safetensors"), **TRAIN)
     written = []
     real_save = train_module.save_sample_grid
-    monkeypatch.setattr(train_module, "save_sample_grid", lambda prior, path, **kw: (written.append(path),
-                                                                                      real_save(prior, path, **kw)))
-    with_grids, _ = train_prior(data, steps=3, out=str(tmp_path / "b" / "p.safetensors"), grid_every=1, **TRAIN)
+    monkeypatch.setattr(
+        train_module,
+        "save_sample_grid",
+        lambda prior, path, **kw: (written.append(path), real_save(prior, path, **kw)),
+    )
+    with_grids, _ = train_prior(
+        data, steps=3, out=str(tmp_path / "b" / "p.safetensors"), grid_every=1, **TRAIN
+    )
     assert len(written) == 3  # after steps 1 and 2 (progress) and the final grid
     for (name, a), b in zip(quiet.state_dict().items(), with_grids.state_dict().values(), strict=True):
         assert torch.equal(a, b), name  # the grids draw from their own generator and a copy of the EMA

@@ -36,9 +36,19 @@ from latentdd.synth.io import load_synset, save_synset
 # conftest's `tiny_settings` (function-scoped, so not usable by a module fixture), with two cheap
 # evaluation architectures: lenet and mlp (neither is the distillation model, convnet).
 TINY = {
-    "dataset": "embedded", "image_size": 16, "ipc": 2, "iterations": 4, "batch_real": 8,
-    "model": "convnet", "model_args": {"width": 16, "depth": 2}, "checkpoint_every": 2, "seed": 3,
-    "device": "cpu", "eval_protocol": "quick", "eval_models": ["lenet", "mlp"], "eval_epochs": 2,
+    "dataset": "embedded",
+    "image_size": 16,
+    "ipc": 2,
+    "iterations": 4,
+    "batch_real": 8,
+    "model": "convnet",
+    "model_args": {"width": 16, "depth": 2},
+    "checkpoint_every": 2,
+    "seed": 3,
+    "device": "cpu",
+    "eval_protocol": "quick",
+    "eval_models": ["lenet", "mlp"],
+    "eval_epochs": 2,
     "eval_runs": 1,
 }
 N_CLASSES = 10
@@ -72,7 +82,10 @@ def auto_report(runs, tmp_path_factory):
 
 
 def embedded_pngs(html: str) -> list[Image.Image]:
-    return [Image.open(io.BytesIO(base64.b64decode(b))) for b in re.findall(r'src="data:image/png;base64,([^"]+)"', html)]
+    return [
+        Image.open(io.BytesIO(base64.b64decode(b)))
+        for b in re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    ]
 
 
 def test_report_has_every_section_and_embeds_every_image(auto_report):
@@ -80,8 +93,16 @@ def test_report_has_every_section_and_embeds_every_image(auto_report):
     assert files.markdown == files.html.with_suffix(".md")
     for sid in SECTION_IDS:
         assert f'<section id="{sid}">' in html
-    for title in ("Overview", "Synthetic images", "Test accuracy", "Comparison grid", "Cost", "Per-class accuracy",
-                  "Plots", "Provenance"):
+    for title in (
+        "Overview",
+        "Synthetic images",
+        "Test accuracy",
+        "Comparison grid",
+        "Cost",
+        "Per-class accuracy",
+        "Plots",
+        "Provenance",
+    ):
         assert f"## {title}" in md
     images = embedded_pngs(html)
     # one strip per class and run, then three plots (two IPCs and two timed runs: all plots drawn)
@@ -114,19 +135,30 @@ def test_report_tables_carry_accuracy_protocol_and_references(runs, auto_report)
     assert "not measured" in md and "--full-data" in md and "--full-data" in html
 
 
-def test_overview_names_a_published_whole_dataset_figure_only_while_full_data_is_unmeasured(runs, monkeypatch):
+def test_overview_names_a_published_whole_dataset_figure_only_while_full_data_is_unmeasured(
+    runs, monkeypatch
+):
     assert "84.8 ± 0.1" in published.published_whole_dataset_note("cifar10")
     assert published.published_whole_dataset_note("folder:/data/cats") is None
     loaded = load_runs([runs["pixel1"]])
     monkeypatch.setitem(published.WHOLE_DATASET, loaded[0].dataset, {"convnet": (12.3, 0.4)})
 
     def notes(measurer: FullDataMeasurer) -> list[str]:
-        return [b.text for b in overview_section(gather(loaded, measurer)).blocks if getattr(b, "kind", "") == "note"]
+        return [
+            b.text
+            for b in overview_section(gather(loaded, measurer)).blocks
+            if getattr(b, "kind", "") == "note"
+        ]
 
     unmeasured = notes(FullDataMeasurer(False))
     assert any("12.3 ± 0.4" in n and "different protocol" in n for n in unmeasured)
-    monkeypatch.setattr(FullDataMeasurer, "for_run", lambda self, run: FullData(
-        {m: {"mean": 50.0, "std": 0.0, "runs": [50.0]} for m in run.models}, "measured"))
+    monkeypatch.setattr(
+        FullDataMeasurer,
+        "for_run",
+        lambda self, run: FullData(
+            {m: {"mean": 50.0, "std": 0.0, "runs": [50.0]} for m in run.models}, "measured"
+        ),
+    )
     assert not any("12.3" in n for n in notes(FullDataMeasurer(False)))  # our own measurement replaces it
 
 
@@ -155,9 +187,12 @@ def test_full_data_is_measured_once_then_read_from_the_cache(runs, tmp_path, mon
         calls.append((model, images.shape[0], protocol.epochs, seed, dsa is not None))
         checkpoints.append(kwargs["checkpoint"])
         if model == "mlp":
-            return train_and_test(model, images, labels, test, protocol=protocol, seed=seed, dsa=dsa, device=device,
-                                  **kwargs)
-        return RunResult(accuracy=77.0, per_class=[77.0] * N_CLASSES, train_seconds=42.0, test_seconds=0.1, lr=0.01)
+            return train_and_test(
+                model, images, labels, test, protocol=protocol, seed=seed, dsa=dsa, device=device, **kwargs
+            )
+        return RunResult(
+            accuracy=77.0, per_class=[77.0] * N_CLASSES, train_seconds=42.0, test_seconds=0.1, lr=0.01
+        )
 
     monkeypatch.setattr("latentdd.report.fulldata.train_and_test", measure)
     monkeypatch.setenv("LATENTDD_CACHE", str(tmp_path / "cache"))
@@ -169,10 +204,14 @@ def test_full_data_is_measured_once_then_read_from_the_cache(runs, tmp_path, mon
     cached = sorted((tmp_path / "cache" / "fulldata").glob("*.json"))
     assert len(cached) == 2
     # each network trained with a resumable checkpoint beside its cache entry, removed once the result is kept
-    assert sorted(c.with_suffix(".json") for c in checkpoints) == [c.with_suffix(".partial.json") for c in cached]
+    assert sorted(c.with_suffix(".json") for c in checkpoints) == [
+        c.with_suffix(".partial.json") for c in cached
+    ]
     assert not list((tmp_path / "cache" / "fulldata").glob("*.partial.pt"))
     mlp = json.loads(next(p for p in cached if "-mlp-" in p.name).read_text())["result"]
-    assert 0.0 <= mlp["accuracy"] <= 100.0 and len(mlp["per_class"]) == N_CLASSES and mlp["n_train"] == N_TRAIN
+    assert (
+        0.0 <= mlp["accuracy"] <= 100.0 and len(mlp["per_class"]) == N_CLASSES and mlp["n_train"] == N_TRAIN
+    )
     md = out.with_suffix(".md").read_text(encoding="utf-8")
     assert "2 network(s) trained now, 0 from the cache" in md
     assert "trained 1 epoch(s) instead of the protocol's 2" in md
@@ -199,14 +238,30 @@ def test_full_data_bounded_to_some_architectures_and_seeds(runs, tmp_path, monke
 
     def measure(model, images, labels, test, *, protocol, seed, dsa, device, **kwargs):
         calls.append((model, seed))
-        return RunResult(accuracy=66.0, per_class=[66.0] * N_CLASSES, train_seconds=30.0, test_seconds=0.1, lr=0.01)
+        return RunResult(
+            accuracy=66.0, per_class=[66.0] * N_CLASSES, train_seconds=30.0, test_seconds=0.1, lr=0.01
+        )
 
     monkeypatch.setattr("latentdd.report.fulldata.train_and_test", measure)
     monkeypatch.setenv("LATENTDD_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "bounded.html"
     with pytest.raises(SystemExit) as exc:
-        main(["report", str(runs["pixel2"]), "--out", str(out), "--full-data", "--full-data-epochs", "1",
-              "--full-data-models", "mlp", "--full-data-runs", "1", "--quiet"])
+        main(
+            [
+                "report",
+                str(runs["pixel2"]),
+                "--out",
+                str(out),
+                "--full-data",
+                "--full-data-epochs",
+                "1",
+                "--full-data-models",
+                "mlp",
+                "--full-data-runs",
+                "1",
+                "--quiet",
+            ]
+        )
     assert exc.value.code == 0
     assert calls == [("mlp", 3)]
     md = out.with_suffix(".md").read_text(encoding="utf-8")
@@ -215,12 +270,16 @@ def test_full_data_bounded_to_some_architectures_and_seeds(runs, tmp_path, monke
     side = lines.index(next(line for line in lines if line.startswith("| architecture | dm/pixel")))
     assert lines[side].split("|")[4].strip() == "full data"
     assert lines[side + 2].startswith("| lenet |") and lines[side + 2].split("|")[4].strip() == "-"
-    assert lines[side + 3].startswith("| mlp |") and lines[side + 3].split("|")[4].strip() == "66.0 ± 0.0 (n=1)"
+    assert (
+        lines[side + 3].startswith("| mlp |") and lines[side + 3].split("|")[4].strip() == "66.0 ± 0.0 (n=1)"
+    )
     # no full-data cross-architecture mean from mlp alone, in either accuracy table
     crosses = [line.split("|") for line in lines if line.startswith("| cross-architecture mean |")]
     assert crosses[0][4].strip() == "-" and crosses[1][5].strip() == "-"
     per_run = next(line.split("|") for line in lines if line.startswith("| mlp |") and "%" in line)
-    assert per_run[5].strip() == "66.0 ± 0.0 (n=1)" and per_run[6].strip().endswith("%")  # "of full data" for mlp
+    assert per_run[5].strip() == "66.0 ± 0.0 (n=1)" and per_run[6].strip().endswith(
+        "%"
+    )  # "of full data" for mlp
     assert "| mlp 15.2% (only architecture(s) measured) |" in md  # the overview's "of full data": 10.0 / 66.0
     assert "lose most against the full data (mean over 1 architecture(s))" in md
 
@@ -239,12 +298,18 @@ def test_full_data_bounded_to_some_architectures_and_seeds(runs, tmp_path, monke
 
 def test_cache_key_changes_with_everything_that_changes_the_result():
     proto = get_protocol("quick", epochs=2)
-    base = dict(dataset="embedded", dataset_sha256="a" * 64, model="mlp", protocol=proto, seed=0, digits=False)
+    base = dict(
+        dataset="embedded", dataset_sha256="a" * 64, model="mlp", protocol=proto, seed=0, digits=False
+    )
     same = key_file(cache_key(**base))
     assert key_file(cache_key(**base)) == same
     variants = [
-        {"dataset_sha256": "b" * 64}, {"model": "lenet"}, {"seed": 1}, {"digits": True},
-        {"protocol": get_protocol("quick", epochs=3)}, {"protocol": get_protocol("quick", epochs=2, lr=0.02)},
+        {"dataset_sha256": "b" * 64},
+        {"model": "lenet"},
+        {"seed": 1},
+        {"digits": True},
+        {"protocol": get_protocol("quick", epochs=3)},
+        {"protocol": get_protocol("quick", epochs=2, lr=0.02)},
         {"protocol": get_protocol("quick", epochs=2, dsa_strategy="none")},
     ]
     files = {key_file(cache_key(**{**base, **v})) for v in variants}
@@ -270,8 +335,10 @@ def test_compare_marks_the_best_of_each_ipc_column(runs):
     table = compare_runs([runs["pixel1"], runs["pixel2"], runs["latent2"]])
     assert table.columns == ["objective/space", "IPC 1", "IPC 2"]
     assert [r[0].text for r in table.rows] == ["dm/pixel", "dm/latent L1", "random real (reference)"]
-    loaded = {r.variant + str(r.ipc): r.metrics["cross_arch_mean"] for r in load_runs(
-        [runs["pixel1"], runs["pixel2"], runs["latent2"]])}
+    loaded = {
+        r.variant + str(r.ipc): r.metrics["cross_arch_mean"]
+        for r in load_runs([runs["pixel1"], runs["pixel2"], runs["latent2"]])
+    }
     pixel2, latent2 = loaded["dm/pixel2"], loaded["dm/latent L12"]
     assert table.rows[0][2].best == (pixel2 >= latent2) and table.rows[1][2].best == (latent2 >= pixel2)
     assert not table.rows[0][1].best  # one set at IPC 1: nothing to beat
@@ -279,14 +346,26 @@ def test_compare_marks_the_best_of_each_ipc_column(runs):
     assert table.rows[1][1].text == "-"  # no latent run at IPC 1
     best_row = 0 if pixel2 >= latent2 else 1
     text = render_text(table)
-    assert re.search(rf"{re.escape(table.rows[best_row][0].text)}\s+.*{table.rows[best_row][2].text} \*", text)
+    assert re.search(
+        rf"{re.escape(table.rows[best_row][0].text)}\s+.*{table.rows[best_row][2].text} \*", text
+    )
     assert f"**{table.rows[best_row][2].text}**" in render_table(table)
 
 
 def test_cli_report_and_compare(runs, tmp_path, capsys):
     out = tmp_path / "cli.html"
     with pytest.raises(SystemExit) as exc:
-        main(["report", str(runs["pixel1"]), str(runs["latent2"]), "--out", str(out), "--no-full-data", "--quiet"])
+        main(
+            [
+                "report",
+                str(runs["pixel1"]),
+                str(runs["latent2"]),
+                "--out",
+                str(out),
+                "--no-full-data",
+                "--quiet",
+            ]
+        )
     assert exc.value.code == 0
     assert str(out) in capsys.readouterr().out and out.with_suffix(".md").is_file()
     assert "not measured (--no-full-data)" in out.read_text(encoding="utf-8")
@@ -325,11 +404,14 @@ def test_bad_input_is_a_one_line_error(runs, tmp_path, capsys):
     saved = load_synset(resized / "synset.safetensors")
     saved.meta["dataset_sha256"] = "0" * 64
     save_synset(resized / "synset.safetensors", saved)
-    assert "saw different data" in cli_error(["report", str(runs["pixel1"]), str(resized), "--out", out], capsys)
+    assert "saw different data" in cli_error(
+        ["report", str(runs["pixel1"]), str(resized), "--out", out], capsys
+    )
 
     assert "must name an .html file" in cli_error(["report", str(runs["pixel1"]), "--out", "r.txt"], capsys)
     assert "given twice" in cli_error(["compare", str(runs["pixel1"]), str(runs["pixel1"])], capsys)
     assert "not an evaluated architecture" in cli_error(
-        ["compare", str(runs["pixel1"]), "--metric", "vit"], capsys)
+        ["compare", str(runs["pixel1"]), "--metric", "vit"], capsys
+    )
     with pytest.raises(UserError, match="full-data-epochs"):
         FullDataMeasurer(True, epochs=0)

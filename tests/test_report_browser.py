@@ -23,12 +23,31 @@ from latentdd.report.build import SECTION_IDS
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 WIDTH, HEIGHT = 1280, 3000
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 TINY = {  # conftest's tiny_settings, one cheap evaluation architecture
-    "dataset": "embedded", "image_size": 16, "ipc": 2, "iterations": 3, "batch_real": 8,
-    "model": "convnet", "model_args": {"width": 16, "depth": 2}, "checkpoint_every": 2, "seed": 3,
-    "device": "cpu", "eval_protocol": "quick", "eval_models": ["mlp"], "eval_epochs": 1, "eval_runs": 1,
+    "dataset": "embedded",
+    "image_size": 16,
+    "ipc": 2,
+    "iterations": 3,
+    "batch_real": 8,
+    "model": "convnet",
+    "model_args": {"width": 16, "depth": 2},
+    "checkpoint_every": 2,
+    "seed": 3,
+    "device": "cpu",
+    "eval_protocol": "quick",
+    "eval_models": ["mlp"],
+    "eval_epochs": 1,
+    "eval_runs": 1,
 }
 
 
@@ -51,7 +70,10 @@ def chromium() -> str:
 def report_html(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("browser")
     runs = []
-    for name, over in (("pixel", {}), ("latent", {"space": "latent", "prior": "random", "eval_baseline": False})):
+    for name, over in (
+        ("pixel", {}),
+        ("latent", {"space": "latent", "prior": "random", "eval_baseline": False}),
+    ):
         run = api.distill(api.build_config({**TINY, **over, "out": str(root / name)}), progress=False)
         api.evaluate(run, progress=False)
         runs.append(run)
@@ -65,9 +87,20 @@ def test_report_renders_in_chromium(chromium, report_html, tmp_path):
     shot, pdf = ARTIFACTS / "report.png", ARTIFACTS / "report.pdf"
     for old in (shot, pdf):
         old.unlink(missing_ok=True)
-    cmd = [chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", f"--window-size={WIDTH},{HEIGHT}",
-           "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", "--no-pdf-header-footer",
-           f"--screenshot={shot}", f"--print-to-pdf={pdf}", "--dump-dom", report_html.as_uri()]
+    cmd = [
+        chromium,
+        *FLAGS,
+        f"--user-data-dir={tmp_path / 'profile'}",
+        f"--window-size={WIDTH},{HEIGHT}",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=10000",
+        "--no-pdf-header-footer",
+        f"--screenshot={shot}",
+        f"--print-to-pdf={pdf}",
+        "--dump-dom",
+        report_html.as_uri(),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     dom = proc.stdout

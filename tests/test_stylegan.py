@@ -23,7 +23,9 @@ TINY = dict(latent_dim=8, w_dim=16, base_channels=16, min_channels=8)
 
 def tiny_sgen(classes=3, channels=1, size=16, seed=0, **kw) -> SGenPrior:
     with seeded_global_rng(seed):
-        prior = PRIORS.create("sgen", num_classes=classes, image_channels=channels, image_size=size, **TINY, **kw)
+        prior = PRIORS.create(
+            "sgen", num_classes=classes, image_channels=channels, image_size=size, **TINY, **kw
+        )
     prior.calibrate(make_generator(seed), batches=1, batch_size=16)
     return prior.requires_grad_(False)
 
@@ -48,7 +50,9 @@ class FakeSG2Block(nn.Module):
         if in_channels == 0:
             self.const = nn.Parameter(torch.randn(out_channels, 4, 4))
         chans = [in_channels or out_channels] + [out_channels] * self.num_conv
-        self.convs = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(chans, chans[1:], strict=False))
+        self.convs = nn.ModuleList(
+            nn.Conv2d(a, b, 3, padding=1) for a, b in zip(chans, chans[1:], strict=False)
+        )
         self.affines = nn.ModuleList(nn.Linear(w_dim, out_channels) for _ in range(self.num_conv))
         self.torgb = nn.Conv2d(out_channels, img_channels, 1)
         self.rgb_affine = nn.Linear(w_dim, img_channels)
@@ -134,8 +138,12 @@ def test_sg2_layout_head_tail_split_reproduces_the_full_forward_at_every_layer()
     prior = StyleGANPrior(G, num_classes=2, image_channels=1, image_size=12, truncation_psi=0.5)
     assert prior.layout == "sg2" and prior.num_layers == 2  # splits after b4 and after b8
     z, y = latents(prior)
-    expected = F.interpolate(G(z, torch.zeros(6, 0), truncation_psi=0.5).mean(dim=1, keepdim=True),
-                             size=(12, 12), mode="bilinear", antialias=True)
+    expected = F.interpolate(
+        G(z, torch.zeros(6, 0), truncation_psi=0.5).mean(dim=1, keepdim=True),
+        size=(12, 12),
+        mode="bilinear",
+        antialias=True,
+    )
     w = prior.map_latent(z, y)
     assert torch.allclose(prior(z, y), expected, atol=1e-6)
     for k, (x_channels, side) in enumerate([(16, 4), (8, 8)]):
@@ -152,7 +160,9 @@ def test_adapter_conditions_on_one_hot_classes_and_checks_channels():
     z = torch.randn(2, 8, generator=make_generator(0))
     same = torch.zeros(2, dtype=torch.long)
     assert not torch.allclose(prior(z[:1], same[:1]), prior(z[:1], same[:1] + 1))
-    assert torch.allclose(prior(z, torch.tensor([1, 1])), G(z, F.one_hot(torch.tensor([1, 1]), 4).float(), 0.7))
+    assert torch.allclose(
+        prior(z, torch.tensor([1, 1])), G(z, F.one_hot(torch.tensor([1, 1]), 4).float(), 0.7)
+    )
     with pytest.raises(UserError, match="3-channel images"):
         StyleGANPrior(G, image_channels=2)
     with pytest.raises(UserError, match="needs num_classes"):
@@ -168,7 +178,9 @@ def test_latent_set_on_a_stylegan_prior_decodes_and_backpropagates_to_f_and_w():
         assert images.shape == (6, 1, 12, 12) and torch.isfinite(images).all()
         s.backward(torch.randn_like(images))
         assert s.f.grad is not None and s.f.grad.abs().sum() > 0
-        assert s.w.grad is not None and (s.w.grad[:, k + 1 :].abs().sum(dim=(0, 2)) > 0).all()  # every later w
+        assert (
+            s.w.grad is not None and (s.w.grad[:, k + 1 :].abs().sum(dim=(0, 2)) > 0).all()
+        )  # every later w
         assert not any(p.requires_grad for p in prior.parameters())
 
 
@@ -210,11 +222,14 @@ def test_an_importable_network_pickle_loads_by_path_and_by_scheme(tmp_path):
     path = tmp_path / "network-snapshot.pkl"
     path.write_bytes(pickle.dumps({"G": G, "D": None, "G_ema": G, "training_set_kwargs": {}}))
     prior, record = resolve_prior(str(path), num_classes=3, channels=1, image_size=12, seed=0)
-    assert isinstance(prior, StyleGANPrior) and record["arch"] == "stylegan" and len(record["file_sha256"]) == 64
+    assert (
+        isinstance(prior, StyleGANPrior) and record["arch"] == "stylegan" and len(record["file_sha256"]) == 64
+    )
     z, y = latents(prior)
     assert prior(z, y).shape == (6, 1, 12, 12)
-    mapped, rec = resolve_prior(f"stylegan:{path}?truncation_psi=1&classes=[2,0]", num_classes=2, channels=3,
-                                image_size=16, seed=0)
+    mapped, rec = resolve_prior(
+        f"stylegan:{path}?truncation_psi=1&classes=[2,0]", num_classes=2, channels=3, image_size=16, seed=0
+    )
     assert rec["config"]["class_map"] == [2, 0] and mapped.truncation_psi == 1.0
     with pytest.raises(UserError, match="conditioned on 3 classes"):
         resolve_prior(str(path), num_classes=10, channels=1, image_size=12, seed=0)
@@ -249,8 +264,25 @@ def test_a_pickle_whose_code_is_missing_gives_a_one_line_error_naming_the_module
 def test_prior_train_cli_with_arch_sgen(tmp_path, capsys):
     out = tmp_path / "sgen.safetensors"
     with pytest.raises(SystemExit) as exc:
-        main(["prior", "train", "--arch", "sgen", "--dataset", "embedded", "--image-size", "12", "--steps", "2",
-              "--device", "cpu", "--out", str(out), "--quiet"])
+        main(
+            [
+                "prior",
+                "train",
+                "--arch",
+                "sgen",
+                "--dataset",
+                "embedded",
+                "--image-size",
+                "12",
+                "--steps",
+                "2",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
     assert exc.value.code == 0, capsys.readouterr()
     prior, record = load_prior(out)
     assert prior.arch == "sgen" and record["settings"]["arch"] == "sgen" and record["steps"] == 2
@@ -265,8 +297,14 @@ def test_sgen_training_is_reproducible_and_resumes_exactly(tmp_path):
     from latentdd.seeding import make_generator
 
     g = make_generator(0)
-    data = ImageDataset(torch.randn(24, 1, 16, 16, generator=g), torch.arange(3).repeat_interleave(8),
-                        ["a", "b", "c"], (0.0,), (1.0,), "toy")
+    data = ImageDataset(
+        torch.randn(24, 1, 16, 16, generator=g),
+        torch.arange(3).repeat_interleave(8),
+        ["a", "b", "c"],
+        (0.0,),
+        (1.0,),
+        "toy",
+    )
     kw = dict(arch="sgen", batch_size=8, checkpoint_every=2, progress=False, disc_channels=4, seed=1, **TINY)
     first, _ = train_prior(data, steps=4, **kw)
     torch.randn(5)  # the caller's global RNG must not matter
@@ -274,6 +312,7 @@ def test_sgen_training_is_reproducible_and_resumes_exactly(tmp_path):
     out = tmp_path / "s.safetensors"
     train_prior(data, steps=2, out=str(out), **kw)
     resumed, _ = train_prior(data, steps=4, out=str(out), **kw)
-    for (name, a), b, c in zip(first.state_dict().items(), second.state_dict().values(),
-                               resumed.state_dict().values(), strict=True):
+    for (name, a), b, c in zip(
+        first.state_dict().items(), second.state_dict().values(), resumed.state_dict().values(), strict=True
+    ):
         assert torch.equal(a, b) and torch.equal(a, c), name

@@ -11,8 +11,9 @@ from latentdd.synth.pixel import PixelSet
 
 def tiny_prior(classes=3, channels=1, size=16):
     with seeded_global_rng(0):
-        return ConditionalGenerator(classes, channels, image_size=size, latent_dim=8, w_dim=16, base_channels=16,
-                                    min_channels=8)
+        return ConditionalGenerator(
+            classes, channels, image_size=size, latent_dim=8, w_dim=16, base_channels=16, min_channels=8
+        )
 
 
 def latent_set(chunk, layer=1):
@@ -41,7 +42,9 @@ def test_latent_set_images_are_normalized_prior_outputs():
     assert x.shape == (12, 1, 16, 16)
     assert x01.min() >= -1e-5 and x01.max() <= 1 + 1e-5  # tanh output mapped to [0, 1]
     assert not any(p.requires_grad for p in s.prior.parameters())
-    names = {g["name"]: g["lr"] for g in s.param_groups(type("C", (), {"lr_feat": 10.0, "lr_latent": 0.01})())}
+    names = {
+        g["name"]: g["lr"] for g in s.param_groups(type("C", (), {"lr_feat": 10.0, "lr_latent": 0.01})())
+    }
     assert names == {"feature_map": 10.0, "latent": 0.01}
 
 
@@ -60,8 +63,15 @@ def test_pixel_set_accumulates_gradient():
 
 
 def test_synset_file_roundtrip_and_wrong_kind(tmp_path):
-    saved = SavedSynset(torch.randn(6, 1, 8, 8), torch.tensor([0, 0, 1, 1, 2, 2]), ["a", "b c", "d"], (0.1,),
-                        (0.3,), {"method": "dm"}, {"latent_w": torch.randn(6, 2, 4)})
+    saved = SavedSynset(
+        torch.randn(6, 1, 8, 8),
+        torch.tensor([0, 0, 1, 1, 2, 2]),
+        ["a", "b c", "d"],
+        (0.1,),
+        (0.3,),
+        {"method": "dm"},
+        {"latent_w": torch.randn(6, 2, 4)},
+    )
     save_synset(tmp_path / "s.safetensors", saved)
     back = load_synset(tmp_path / "s.safetensors")
     assert torch.equal(back.images, saved.images) and back.classes == ["a", "b c", "d"] and back.ipc == 2
