@@ -100,8 +100,14 @@ def run_demo(out: str | Path, *, device: str = "auto", progress: bool = True) ->
         results: dict[str, dict[str, Any]] = {}
         for space in ("pixel", "latent"):
             run_dir = out / f"dm-{space}-ipc{ipc}"
-            settings = {"eval_epochs": DEMO_EVAL_EPOCHS.get(ipc, 150), **DEMO_SETTINGS, "ipc": ipc, "space": space,
-                        "out": str(run_dir), "device": device}
+            settings = {
+                "eval_epochs": DEMO_EVAL_EPOCHS.get(ipc, 150),
+                **DEMO_SETTINGS,
+                "ipc": ipc,
+                "space": space,
+                "out": str(run_dir),
+                "device": device,
+            }
             if space == "latent":  # the random-real baseline is the same for both spaces: measure it once
                 settings.update(prior=str(prior), eval_baseline=False)
             if run_dir.joinpath(RunDir.CONFIG).is_file():
