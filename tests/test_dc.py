@@ -218,7 +218,7 @@ def test_presets_convert_outer_iterations_to_updates(method):
     paper = build_config({"method": method, "ipc": 10})
     assert (paper.outer_loop, paper.inner_loop, paper.iterations) == (10, 50, 10000)
     assert paper.lr_img == 0.1 and paper.momentum == 0.5 and paper.batch_real == 256 and paper.lr_net == 0.01
-    assert paper.init == ("noise" if method == "dc" else "real") and paper.dsa == (method == "dsa")
+    assert paper.init == ("noise" if method == "dc" else "auto") and paper.dsa == (method == "dsa")
     small = build_config({"method": method, "ipc": 1, "preset": "cpu-small"})
     assert (small.outer_loop, small.inner_loop, small.iterations) == (1, 1, 200)
     assert build_config({"method": method, "ipc": 50, "preset": "cpu-small"}).iterations == 200 * 50

@@ -363,3 +363,13 @@ def test_cache_keys_name_the_resolved_convnet_depth_only_where_it_changed():
     assert key_kwargs("convnet", (32, 32), None) == {}  # unchanged at 32 px: old results stay valid
     assert key_kwargs("convnet", (64, 64), {"width": 64}) == {"width": 64, "depth": 4}
     assert key_kwargs("convnetd3", (64, 64), None) == {} and key_kwargs("alexnet", (64, 64), None) == {}
+
+
+def test_auto_init_encodes_with_an_autoencoder_and_samples_a_gan():
+    from latentdd.engine.build import start_from_real_images
+
+    ae = KLAutoencoderPrior(3, 3, 8, **TINY_AE)
+    gan = tiny_gan()
+    assert start_from_real_images("auto", ae) and not start_from_real_images("auto", gan)
+    assert start_from_real_images("real", gan) and not start_from_real_images("sample", ae)
+    assert not start_from_real_images("noise", ae)

@@ -44,7 +44,7 @@ def build_synset(
     train = splits.train
     labels = torch.arange(train.num_classes).repeat_interleave(cfg.ipc)
     if cfg.space == "pixel":
-        if cfg.init == "real":
+        if cfg.init in ("real", "auto"):
             idx = train.sample_per_class(cfg.ipc, generator, replace_if_short=False)
             images = train.images[idx]
         else:
@@ -52,7 +52,7 @@ def build_synset(
         return PixelSet(images, labels, train.num_classes).to(device), None
     prior, record = load_run_prior(cfg, splits, device)
     init_images = None
-    if cfg.init == "real":  # encoded (autoencoders) or inverted (GANs) real images; else GLaD's samples
+    if start_from_real_images(cfg.init, prior):  # encoded (autoencoders) or inverted (GANs); else samples
         init_images = train.images[train.sample_per_class(cfg.ipc, generator, replace_if_short=False)].to(
             device
         )
@@ -72,6 +72,14 @@ def build_synset(
         invert_lr=cfg.invert_lr,
     )
     return synset, record
+
+
+def start_from_real_images(init: str, prior: object) -> bool:
+    """Latent space: ``real`` always (encode or invert), ``sample``/``noise`` never, ``auto`` when the
+    prior has an encoder -- GAN inversion alone lost to GLaD's samples on validation (issue 15)."""
+    if init == "auto":
+        return callable(getattr(prior, "init_from_images", None))
+    return init == "real"
 
 
 def load_run_prior(cfg: DistillConfig, splits: DatasetSplits, device: torch.device):

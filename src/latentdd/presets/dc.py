@@ -36,7 +36,7 @@ _COMMON = {
     "batch_syn": None,
 }
 _DC = {**_COMMON, "init": "noise", "dsa": False}
-_DSA = {**_COMMON, "init": "real", "dsa": True, "dsa_strategy": "color_crop_cutout_flip_scale_rotate"}
+_DSA = {**_COMMON, "init": "auto", "dsa": True, "dsa_strategy": "color_crop_cutout_flip_scale_rotate"}
 
 PAPER_OUTER_ITERATIONS = 1000
 CPU_SMALL_OUTER_ITERATIONS = 200

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import register_preset
 
-_COMMON = {"lr_img": 1.0, "lr_feat": 10.0, "lr_latent": 0.01, "momentum": 0.5, "dsa": True, "init": "real"}
+_COMMON = {"lr_img": 1.0, "lr_feat": 10.0, "lr_latent": 0.01, "momentum": 0.5, "dsa": True, "init": "auto"}
 
 
 @register_preset("dm", "paper")

@@ -52,7 +52,7 @@ _TABLE: dict[str, dict[int, tuple[int, int, int, bool, float, float, float, int 
     },
 }
 
-_COMMON = {"momentum": 0.5, "dsa": True, "init": "real", "lr_feat": 10000.0, "lr_latent": 10.0}
+_COMMON = {"momentum": 0.5, "dsa": True, "init": "auto", "lr_feat": 10000.0, "lr_latent": 10.0}
 
 CPU_SMALL_EXPERT_EPOCHS = 15  # PROTOCOL.md: 5 experts x 15 epochs
 CPU_SMALL_SYN_STEPS = 10
