@@ -117,6 +117,34 @@ def summary_of(scores: dict[str, Any]) -> dict[str, float]:
     return {k: float(v) for k, v in out.items() if v is not None}
 
 
+def training_record(
+    train: ImageDataset,
+    arch: str,
+    data_hash: str,
+    settings: dict[str, Any],
+    steps: int,
+    seconds: float,
+    losses: dict[str, float],
+) -> dict[str, Any]:
+    """The provenance record every trainer writes into its prior file.  ``steps`` is the step of the
+    saved weights (a checkpoint past ``--steps`` is saved as it is)."""
+    return {
+        "source": "latentdd prior train",
+        "arch": arch,
+        "dataset": train.name,
+        "dataset_sha256": data_hash,
+        "classes": list(train.classes),
+        "mean": list(train.mean),
+        "std": list(train.std),
+        "num_images": len(train),
+        "settings": {k: v for k, v in settings.items() if k not in ("config", "dataset_sha256")},
+        "steps": steps,
+        "train_seconds": round(seconds, 1),
+        "final_losses": losses,
+        "license": f"weights derived from {train.name!r}: use under that dataset's terms",
+    }
+
+
 def real_batch(
     train: ImageDataset, idx: torch.Tensor, size: int, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -279,21 +307,7 @@ def train_prior(
 
     ema.calibrate(make_generator(seed + 1), batch_size=batch_size)  # standing stats for the EMA weights
     prior = ema.eval().requires_grad_(False)
-    record = {
-        "source": "latentdd prior train",
-        "arch": arch,
-        "dataset": train.name,
-        "dataset_sha256": data_hash,
-        "classes": list(train.classes),
-        "mean": list(train.mean),
-        "std": list(train.std),
-        "num_images": n,
-        "settings": {k: v for k, v in settings.items() if k not in ("config", "dataset_sha256")},
-        "steps": max(total, start),  # a checkpoint past --steps: its weights are what is saved
-        "train_seconds": round(seconds, 1),
-        "final_losses": losses,
-        "license": f"weights derived from {train.name!r}: use under that dataset's terms",
-    }
+    record = training_record(train, arch, data_hash, settings, max(total, start), seconds, losses)
     if out is not None:
         save_sample_grid(prior, grid_path(out), seed=seed)
         save_prior(prior, out, record)

@@ -39,6 +39,7 @@ from .train import (
     log_scores,
     real_batch,
     save_sample_grid,
+    training_record,
 )
 from .train import total_steps as count_steps
 from .training_state import resume_training_state, save_training_state
@@ -187,22 +188,8 @@ def train_autoencoder(
 
     prior = ema.eval().requires_grad_(False)
     stats = finish_autoencoder(prior, train, size, seed)
-    record = {
-        "source": "latentdd prior train",
-        "arch": arch,
-        "dataset": train.name,
-        "dataset_sha256": data_hash,
-        "classes": list(train.classes),
-        "mean": list(train.mean),
-        "std": list(train.std),
-        "num_images": n,
-        "settings": {k: v for k, v in settings.items() if k not in ("config", "dataset_sha256")},
-        "steps": max(total, start),
-        "train_seconds": round(seconds, 1),
-        "final_losses": losses,
-        "latent": stats,
-        "license": f"weights derived from {train.name!r}: use under that dataset's terms",
-    }
+    record = training_record(train, arch, data_hash, settings, max(total, start), seconds, losses)
+    record["latent"] = stats
     if out is not None:
         save_sample_grid(prior, grid_path(out), seed=seed)
         _save_reconstructions(prior, shown, grid_path(out).with_suffix(".recon.png"))
