@@ -97,6 +97,12 @@ def ensure_experts(dataset: str, data_dir: str, out: Path, zca: bool, args: argp
     return folder
 
 
+def dataset_slug(dataset: str) -> str:
+    """A file-name-safe name for a dataset spec: ``folder:../x/imagenette64`` -> ``imagenette64``."""
+    kind, _, rest = dataset.partition(":")
+    return Path(rest).name if rest else kind
+
+
 def distill_if_needed(
     dataset: str,
     data_dir: str,
@@ -244,7 +250,7 @@ def main() -> None:
     for job in later:  # held by another worker the first time round: now wait for it
         sweep_job(*job, args, priors, wait=True)
     for dataset in args.datasets:
-        results = json.loads((args.results / f"cpu_small_{dataset}.json").read_text())
+        results = json.loads((args.results / f"cpu_small_{dataset_slug(dataset)}.json").read_text())
         print(markdown(dataset, results), flush=True)
 
 
@@ -260,7 +266,7 @@ def sweep_job(
     """Distill (if needed) and evaluate one run; ``False`` when another worker holds part of it and
     ``wait`` is off.  Workers claim a run's distillation with a lock file beside the run folder and
     each network through latentdd's own claims, so any number of workers share one sweep."""
-    out = Path(args.out) / dataset
+    out = Path(args.out) / dataset_slug(dataset)
     out.mkdir(parents=True, exist_ok=True)
     name = run_name(method, space, ipc, args)
     if dataset not in priors:
@@ -307,7 +313,7 @@ def write_result(folder: Path, dataset: str, name: str, metrics: dict) -> None:
     """Add one run to ``bench/results/cpu_small_<dataset>.json`` / ``.md`` (read-modify-write under a
     lock: several workers write the same table)."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"cpu_small_{dataset}.json"
+    path = folder / f"cpu_small_{dataset_slug(dataset)}.json"
     with FileLock(path.with_suffix(".lock")):
         results = json.loads(path.read_text()) if path.is_file() else {}
         results[name] = metrics

@@ -8,9 +8,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ds=$1
+slug=${ds##*/}  # folder:../x/imagenette64 -> imagenette64 (file names)
 ae=$2
 gan=$3
-val=bench/results/validate_${ds}_ipc1.json
+val=bench/results/validate_${slug}_ipc1.json
 python bench/validate_variants.py --dataset "$ds" --data-dir ../shared/datasets --ipc 1 --iterations 200 --out "$val" \
   --variant pixel:space=pixel \
   --variant ae-l0-lr0.3:space=latent,prior="$ae",layer=0,lr_feat=0.3 \
@@ -32,9 +33,9 @@ print(f"chosen on validation: {best['name']} ({best['val_accuracy']} %)", file=s
 PY
 )
 # reuse the pixel set's finished networks of an earlier session (same set, same keys: read back, not retrained)
-if [ -d "bench/results/eval_runs/${ds}-dm-pixel-ipc1" ]; then
-  mkdir -p "bench/out/${ds}/dm-pixel-ipc1/eval_runs"
-  cp -n bench/results/eval_runs/"${ds}"-dm-pixel-ipc1/*.json "bench/out/${ds}/dm-pixel-ipc1/eval_runs/"
+if [ -d "bench/results/eval_runs/${slug}-dm-pixel-ipc1" ]; then
+  mkdir -p "bench/out/${slug}/dm-pixel-ipc1/eval_runs"
+  cp -n bench/results/eval_runs/"${slug}"-dm-pixel-ipc1/*.json "bench/out/${slug}/dm-pixel-ipc1/eval_runs/"
 fi
 # shellcheck disable=SC2086
 python bench/cpu_small.py --datasets "$ds" --spaces pixel latent --ipcs 1 --prior "$prior" --tag "$tag" $sets --device cpu
