@@ -235,6 +235,11 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="a distillation setting for the latent runs, e.g. --set lr_feat=0.1 (repeatable)",
     )
+    ap.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="skip the random-real baseline (already in the table from an earlier run at this IPC)",
+    )
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     # IPC outermost: a worker that finishes one dataset's IPC 10 helps with the other's before any IPC 1
@@ -277,7 +282,7 @@ def sweep_job(
                 else None
             )
     # the random-real baseline depends only on the IPC: train it once, with the first run
-    baseline = (method, space) == (args.methods[0], args.spaces[0])
+    baseline = (method, space) == (args.methods[0], args.spaces[0]) and not args.no_baseline
     try:
         with FileLock(out / f"{name}.lock", timeout=-1 if wait else 0):
             distill_if_needed(dataset, args.data_dir, method, space, ipc, priors[dataset], out, args)
