@@ -74,7 +74,8 @@ def test_diversity_and_saturation_measure_what_they_say():
 def test_default_autoencoder_keeps_an_8px_latent_as_resolution_grows():
     assert default_channels(32) == (32, 64, 128)
     assert default_channels(28) == (32, 64, 128)
-    assert len(default_channels(64)) == 4 and len(default_channels(128)) == 5
+    assert default_channels(64) == (16, 32, 64, 128)
+    assert default_channels(128) == (16, 16, 32, 64, 128)
     prior = KLAutoencoderPrior(10, 3, 64, norm_num_groups=16)
     assert prior.layer_shape(0) == (4, 8, 8)
 

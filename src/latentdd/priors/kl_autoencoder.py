@@ -33,10 +33,14 @@ ARCH = "ae"
 
 def default_channels(image_size: int) -> tuple[int, ...]:
     """Stage widths by resolution: one more (downsampling) stage per doubling above 32 px, so the
-    latent stays 8 x 8 (7 x 7 at 28 px) and a 64 px image is compressed as much as a 32 px one."""
+    latent stays 8 x 8 (7 x 7 at 28 px) and a 64 px image is compressed as much as a 32 px one.
+
+    Counted from the latent end the widths are 128, 64, 32, then 16 for every further stage: the
+    full-resolution stage of a 64 px prior costs what the 32 px prior's first stage costs (64^2 x 16^2 =
+    32^2 x 32^2), which made a 64 px training step 2.4x cheaper on a CPU than keeping 32 channels there
+    (measured 6.3 s vs 15.1 s per batch of 64 on one loaded core)."""
     stages = 3 + max(0, round(math.log2(max(image_size, 32) / 32)))
-    widths = [32, 64, 128, 128, 128, 128]
-    return tuple(widths[:stages])
+    return tuple(max(16, 128 >> i) for i in reversed(range(stages)))
 
 
 @PRIORS.register(ARCH)
