@@ -244,6 +244,33 @@ def test_zca_experts_and_objective_share_the_transform(tmp_path):
     assert torch.isfinite(loss) and grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("space", ["pixel", "latent"])
+def test_zca_gradient_per_space(tmp_path, space):
+    """Latent space: the images the objective sees come from a generator, so it must return the gradient
+    of the loss through the whitening (autograd through apply + the unrolled student).  Pixel space: MTT's
+    step in whitened coordinates, which is a different direction (so the test can fail)."""
+    splits = tiny_splits()
+    train_experts(
+        splits, tmp_path, num=1, epochs=3, model_args=WIDTH, batch=16, zca=True, device="cpu", progress=False
+    )
+    objective, sampler = make_objective(tmp_path, splits, zca=True, space=space)
+    syn, labels = splits.train.images[::4].clone(), splits.train.labels[::4]
+    _, grad = one_iteration(objective, sampler, syn, labels, seed=3)
+    # the same draws as objective.loss, then autograd through whitening and the unrolled student
+    generator = make_generator(3)
+    k = int(torch.randint(len(objective.buffer), (1,), generator=generator))
+    start = int(torch.randint(objective.ctx.cfg.max_start_epoch, (1,), generator=generator))
+    theta0, target = objective.buffer.rows(k, [start, start + objective.ctx.cfg.expert_epochs])
+    plan = UnrollPlan.draw(syn.shape[0], objective.ctx.cfg.syn_steps, syn.shape[0], generator)
+    x = syn.clone().requires_grad_(True)
+    loss = match_unrolled(
+        objective.step_loss, theta0, target, objective.zca.apply(x), labels, plan, torch.tensor(0.01)
+    )
+    (expected,) = torch.autograd.grad(loss, x)
+    error = float((grad - expected).norm() / expected.norm())
+    assert (error < 1e-3) == (space == "latent"), error
+
+
 # --------------------------------------------------------------------------- end to end
 @pytest.fixture(scope="module")
 def embedded_experts(tmp_path_factory):

@@ -98,6 +98,14 @@ class ZCA:
         inverse = self.inverse.to(grad_whitened.device, grad_whitened.dtype)
         return (grad_whitened.flatten(1) @ inverse).reshape(grad_whitened.shape)
 
+    def backward(self, grad_whitened: torch.Tensor) -> torch.Tensor:
+        """The gradient w.r.t. the unwhitened images, ``grad_whitened @ transform.T`` (the chain rule
+        through :meth:`apply`).  This, not :meth:`pull_back`, is what a generator must receive when the
+        images are decoded from a prior: there whitening is one more differentiable step after decoding,
+        as in GLaD, and the optimizer steps in latent coordinates, not in whitened pixels."""
+        transform = self.transform.to(grad_whitened.device, grad_whitened.dtype)
+        return (grad_whitened.flatten(1) @ transform.T).reshape(grad_whitened.shape)
+
     def apply_dataset(self, ds: ImageDataset, chunk: int = 4096) -> ImageDataset:
         """``ds`` with whitened images (chunked: the D x D product of a whole set at once
         would double its memory)."""

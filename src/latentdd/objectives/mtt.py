@@ -353,8 +353,18 @@ class TrajectoryMatching(Objective):
         self._skip_lr_step = False
         grad_images = result.grad_images
         if self.zca is not None:
-            grad_images = self.zca.pull_back(grad_images)
+            grad_images = self._unwhiten_gradient(grad_images)
         return _Precomputed.apply(syn, self.syn_lr, result.loss, grad_images, result.grad_lr)
+
+    def _unwhiten_gradient(self, grad_whitened: torch.Tensor) -> torch.Tensor:
+        """Pixel space: the direction that steps the *whitened* images as MTT's optimizer does
+        (``pull_back``), so MTT's ZCA learning rates carry over.  Latent space: the true gradient through
+        the whitening (``backward``); the pull-back there would send ``J^T (g W^-1)`` into the generator,
+        which is not the gradient of any loss."""
+        assert self.zca is not None
+        if self.ctx.cfg.space == "pixel":
+            return self.zca.pull_back(grad_whitened)
+        return self.zca.backward(grad_whitened)
 
     def after_step(
         self, decode: Callable[[], torch.Tensor], syn_labels: torch.Tensor, generator: torch.Generator
