@@ -154,6 +154,24 @@ def test_npz_layouts_and_train_statistics(tmp_path):
     assert flat.train.classes == ["0", "1"]  # no classes.txt: numbered
 
 
+def test_cifar10_uses_the_published_normalization_and_folders_their_own(tmp_path):
+    """The DC/DM/MTT/GLaD code normalizes CIFAR-10 with std (0.2023, 0.1994, 0.2010), not the pixels' std;
+    a grayscale conversion (no published constants for it) and any other set keep computed statistics."""
+    rng = np.random.default_rng(2)
+    x_train = rng.integers(0, 256, (20, 8, 8, 3), dtype=np.uint8)
+    x_test = rng.integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
+    for name in ("cifar10", "svhn"):
+        _write_npz_folder(tmp_path / name, x_train, np.arange(20) % 2, x_test, np.array([0, 1, 0, 1]))
+    s = load_dataset("cifar10", data_dir=tmp_path)
+    assert s.train.mean == (0.4914, 0.4822, 0.4465) and s.train.std == (0.2023, 0.1994, 0.2010)
+    expected = (torch.tensor(x_test).permute(0, 3, 1, 2) / 255 - 0.4914) / 0.2023
+    assert torch.allclose(s.test.images[:, :1], expected[:, :1], atol=1e-5)
+    gray = load_dataset("cifar10", data_dir=tmp_path, channels=1)
+    assert gray.train.std != (0.2023,) and len(gray.train.std) == 1
+    other = load_dataset("svhn", data_dir=tmp_path)
+    np.testing.assert_allclose(other.train.std, x_train.reshape(-1, 3).std(0) / 255, rtol=1e-9)
+
+
 def test_shared_mnist_npz_matches_the_official_statistics():
     if not (SHARED / "mnist" / "train.npz").is_file():
         pytest.skip("shared datasets not available")
