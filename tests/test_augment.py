@@ -287,3 +287,19 @@ def test_gradients_flow_to_the_input(family):
     assert torch.autograd.gradcheck(lambda t: dsa.apply(t, p, groups=groups), (x,))
     dsa.apply(x, p, groups=groups).pow(2).sum().backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_per_class_draws_pick_a_family_per_class_and_replay_it():
+    """The reference draws the family once per class: one iteration mixes families across classes,
+    and the batched application equals each class's own family and row applied alone."""
+    dsa = make_dsa()
+    draws = dsa.sample_per_class(10, make_generator(16))
+    assert len({draws.row(c).family for c in range(10)}) > 1
+    labels = torch.tensor([3, 0, 9, 3, 5, 1, 1, 7])
+    x = torch.rand(len(labels), 3, 8, 8, dtype=torch.double, generator=make_generator(17), requires_grad=True)
+    out = dsa.apply(x, draws, groups=labels)
+    for i, c in enumerate(labels.tolist()):
+        alone = dsa.apply(x[i : i + 1], draws.row(c), groups=torch.zeros(1, dtype=torch.long))
+        torch.testing.assert_close(out[i : i + 1], alone)
+    assert torch.autograd.gradcheck(lambda t: dsa.apply(t, draws, groups=labels), (x,))
+    assert make_dsa("none").sample_per_class(3, make_generator(0)) is None

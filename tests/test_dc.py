@@ -133,14 +133,17 @@ def reference_loss(ctx, train, syn, syn_labels, seed, siamese):
     net = ctx.fresh_model(g).train()
     params = list(net.parameters())
     real = train.images[train.sample_per_class(ctx.cfg.batch_real, g)]
-    draw = ctx.dsa.sample(CLASSES, g) if siamese else None
+    draw = ctx.dsa.sample_per_class(CLASSES, g) if siamese else None
+    if draw is not None:  # the seed gives classes different families: the per-class draw is covered
+        assert len({draw.row(c).family for c in range(CLASSES)}) > 1
     loss = torch.zeros(())
     for c in range(CLASSES):
         r = real[c * ctx.cfg.batch_real : (c + 1) * ctx.cfg.batch_real]
         s = syn[syn_labels == c]
         if draw is not None:
-            r = ctx.dsa.apply(r, draw, groups=torch.full((len(r),), c))
-            s = ctx.dsa.apply(s, draw, groups=torch.full((len(s),), c))
+            # the reference: one DiffAugment call per class, its own family and row
+            r = ctx.dsa.apply(r, draw.row(c), groups=torch.zeros(len(r), dtype=torch.long))
+            s = ctx.dsa.apply(s, draw.row(c), groups=torch.zeros(len(s), dtype=torch.long))
         gr = torch.autograd.grad(F.cross_entropy(net(r), torch.full((len(r),), c)), params)
         gs = torch.autograd.grad(F.cross_entropy(net(s), torch.full((len(s),), c)), params, create_graph=True)
         loss = loss + direct_ours_t(gs, [t.detach() for t in gr])

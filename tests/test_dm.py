@@ -34,14 +34,17 @@ def reference_dm_loss(ctx, train, syn, syn_labels, seed):
     net = ctx.fresh_model(g).train().requires_grad_(False)
     idx = train.sample_per_class(ctx.cfg.batch_real, g)
     real = train.images[idx]
-    params = ctx.dsa.sample(ctx.num_classes, g) if ctx.dsa else None
+    params = ctx.dsa.sample_per_class(ctx.num_classes, g) if ctx.dsa else None
+    if params is not None:  # the seed gives classes different families: the per-class draw is covered
+        assert len({params.row(c).family for c in range(ctx.num_classes)}) > 1
     loss = torch.zeros(())
     for c in range(ctx.num_classes):
         r = real[c * ctx.cfg.batch_real : (c + 1) * ctx.cfg.batch_real]
         s = syn[syn_labels == c]
         if params is not None:
-            r = ctx.dsa.apply(r, params, groups=torch.full((len(r),), c))
-            s = ctx.dsa.apply(s, params, groups=torch.full((len(s),), c))
+            # the reference: one DiffAugment call per class, its own family and row
+            r = ctx.dsa.apply(r, params.row(c), groups=torch.zeros(len(r), dtype=torch.long))
+            s = ctx.dsa.apply(s, params.row(c), groups=torch.zeros(len(s), dtype=torch.long))
         loss = loss + ((net.embed(r).mean(0) - net.embed(s).mean(0)) ** 2).sum()
     return loss
 

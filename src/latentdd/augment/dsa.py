@@ -8,9 +8,11 @@ strategy uniformly and samples its parameters.
 
 The reference re-seeds the global RNG from the clock once per class to repeat a draw;
 here a draw is a :class:`DSAParams` value made from a passed ``torch.Generator``:
-``params = dsa.sample(num_classes, g)`` draws one row per class and
-``dsa.apply(x, params, groups=labels)`` gives image ``i`` the row of its class -- one
-batched call replaces the reference's per-class loop, with the same pairing.
+``draws = dsa.sample_per_class(num_classes, g)`` draws one family and one row per class
+(the reference's per-class draw) and ``dsa.apply(x, draws, groups=labels)`` gives image
+``i`` the family and row of its class -- one batched call per family replaces the
+reference's per-class loop, with the same pairing.  ``dsa.sample(n, g)`` draws one family
+for all ``n`` rows, as the reference does per training batch.
 """
 
 from __future__ import annotations
@@ -45,6 +47,31 @@ class DSAParams:
 
     def to(self, device: torch.device | str) -> DSAParams:
         return DSAParams(self.family, {k: v.to(device) for k, v in self.values.items()})
+
+
+@dataclass
+class ClassDraws:
+    """One draw per class, as the reference makes it: each of the ``n`` rows picks its own family
+    (``choice[i]`` indexes ``families``) and its own parameters (``parts[family]`` holds ``n`` rows of
+    that family's parameters; a row uses only the family it picked)."""
+
+    families: list[str]
+    choice: torch.Tensor  # (n,) long
+    parts: dict[str, DSAParams]
+
+    @property
+    def n(self) -> int:
+        return int(self.choice.shape[0])
+
+    def row(self, i: int) -> DSAParams:
+        """Row ``i`` alone: its family and its parameters (a one-row :class:`DSAParams`)."""
+        family = self.families[int(self.choice[i])]
+        return DSAParams(family, {k: v[i : i + 1] for k, v in self.parts[family].values.items()})
+
+    def to(self, device: torch.device | str) -> ClassDraws:
+        return ClassDraws(
+            self.families, self.choice.to(device), {f: p.to(device) for f, p in self.parts.items()}
+        )
 
 
 class DSA:
@@ -115,8 +142,23 @@ class DSA:
         params = DSAParams(family, values)
         return params if device is None else params.to(device)
 
+    def sample_per_class(
+        self, num_classes: int, generator: torch.Generator, device: torch.device | str | None = None
+    ) -> ClassDraws | None:
+        """One family and one parameter row per class, as the reference draws them (it re-seeds and
+        calls DiffAugment once per class, so the family differs between classes of one iteration).
+        Apply with ``groups=labels``; all classes still go through one batched call per family."""
+        if not self.enabled:
+            return None
+        choice = torch.randint(
+            len(self.families), (num_classes,), generator=generator, device=generator.device
+        )
+        parts = {f: DSAParams(f, self._impl[f].sample(num_classes, generator, None)) for f in self.families}
+        draws = ClassDraws(list(self.families), choice, parts)
+        return draws if device is None else draws.to(device)
+
     def apply(
-        self, x: torch.Tensor, params: DSAParams | None, groups: torch.Tensor | None = None
+        self, x: torch.Tensor, params: DSAParams | ClassDraws | None, groups: torch.Tensor | None = None
     ) -> torch.Tensor:
         """Apply ``params`` to ``x`` (``B x C x H x W``); image ``i`` uses row ``groups[i]``
         (default: row ``i``).  Differentiable w.r.t. ``x``; ``params=None`` returns ``x``."""
@@ -124,6 +166,8 @@ class DSA:
             return x
         if x.dim() != 4:
             raise ValueError(f"DSA expects a B x C x H x W batch, got shape {tuple(x.shape)}")
+        if isinstance(params, ClassDraws):
+            return self._apply_per_class(x, params, groups)
         if params.family not in self._impl:
             raise ValueError(f"params of family {params.family!r} do not belong to {self!r}")
         if groups is None:
@@ -136,6 +180,25 @@ class DSA:
             idx = groups.to(device=x.device, dtype=torch.long)
             rows = {k: v.to(x.device)[idx] for k, v in params.values.items()}
         return self._impl[params.family].apply(x, rows)
+
+    def _apply_per_class(
+        self, x: torch.Tensor, draws: ClassDraws, groups: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Each family on the images whose row picked it (one batched call per family present), then
+        the pieces back in input order (a differentiable gather)."""
+        rows = (
+            torch.arange(x.shape[0], device=x.device) if groups is None else groups.to(x.device, torch.long)
+        )
+        if rows.shape != (x.shape[0],):
+            raise ValueError(f"groups must have shape ({x.shape[0]},), got {tuple(rows.shape)}")
+        picked = draws.choice.to(x.device)[rows]
+        pieces, order = [], []
+        for index, family in enumerate(draws.families):
+            sel = (picked == index).nonzero().squeeze(1)
+            if sel.numel():
+                pieces.append(self.apply(x[sel], draws.parts[family], groups=rows[sel]))
+                order.append(sel)
+        return torch.cat(pieces)[torch.argsort(torch.cat(order))]
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Per-sample augmentation (training on a synthetic set): a fresh row per image."""

@@ -156,7 +156,7 @@ class GradientMatching(Objective):
         real_x, real_y = real.per_class(ctx.cfg.batch_real, generator)
         syn_x, syn_y = self._syn_batch(syn, syn_labels, generator)
         if self.dsa is not None:
-            draw = self.dsa.sample(ctx.num_classes, generator, device=syn.device)
+            draw = self.dsa.sample_per_class(ctx.num_classes, generator, device=syn.device)
             real_x = self.dsa.apply(real_x, draw, groups=real_y)
             syn_x = self.dsa.apply(syn_x, draw, groups=syn_y)
         params = [p for p in net.parameters() if p.requires_grad]

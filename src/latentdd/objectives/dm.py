@@ -46,7 +46,7 @@ class DistributionMatching(Objective):
         ctx = self.ctx
         net = ctx.fresh_model(generator).train().requires_grad_(False)
         real_x, real_y = real.per_class(ctx.cfg.batch_real, generator)
-        params = ctx.dsa.sample(ctx.num_classes, generator, device=syn.device) if ctx.dsa else None
+        params = ctx.dsa.sample_per_class(ctx.num_classes, generator, device=syn.device) if ctx.dsa else None
         if params is not None:
             real_x = ctx.dsa.apply(real_x, params, groups=real_y)
             syn = ctx.dsa.apply(syn, params, groups=syn_labels)
