@@ -225,6 +225,14 @@ def test_presets_convert_outer_iterations_to_updates(method):
     small = build_config({"method": method, "ipc": 1, "preset": "cpu-small"})
     assert (small.outer_loop, small.inner_loop, small.iterations) == (1, 1, 200)
     assert build_config({"method": method, "ipc": 50, "preset": "cpu-small"}).iterations == 200 * 50
+    # GLaD's distill_dc.py: one outer and one inner loop at every IPC, 1000 iterations, lr 1 / 0.001
+    for ipc in (1, 10, 50):
+        glad = build_config(
+            {"method": method, "ipc": ipc, "preset": "glad", "space": "latent", "prior": "random"}
+        )
+        assert (glad.outer_loop, glad.inner_loop, glad.iterations) == (1, 1, 1000)
+        assert (glad.lr_img, glad.lr_feat, glad.lr_latent, glad.batch_real) == (1.0, 1.0, 0.001, 256)
+        assert glad.dsa == (method == "dsa")
 
 
 def test_network_is_fresh_every_outer_loop_and_trained_in_between(monkeypatch):

@@ -161,8 +161,8 @@ def test_adapter_conditions_on_one_hot_classes_and_checks_channels():
     same = torch.zeros(2, dtype=torch.long)
     assert not torch.allclose(prior(z[:1], same[:1]), prior(z[:1], same[:1] + 1))
     assert torch.allclose(
-        prior(z, torch.tensor([1, 1])), G(z, F.one_hot(torch.tensor([1, 1]), 4).float(), 0.7)
-    )
+        prior(z, torch.tensor([1, 1])), G(z, F.one_hot(torch.tensor([1, 1]), 4).float(), 1.0)
+    )  # GLaD samples without truncation
     with pytest.raises(UserError, match="3-channel images"):
         StyleGANPrior(G, image_channels=2)
     with pytest.raises(UserError, match="needs num_classes"):
@@ -316,3 +316,14 @@ def test_sgen_training_is_reproducible_and_resumes_exactly(tmp_path):
         first.state_dict().items(), second.state_dict().values(), resumed.state_dict().values(), strict=True
     ):
         assert torch.equal(a, b) and torch.equal(a, c), name
+
+
+def test_sampled_starts_are_sanitized_and_clipped_as_glad_does():
+    """GLaD's prepare_latents: nan_to_num(posinf=5, neginf=-5), then clip to [-10, 10]."""
+    with seeded_global_rng(0):
+        prior = StyleGANPrior(FakeSG2(c_dim=4).eval(), class_map=[3, 1])
+    assert prior.truncation_psi == 1.0
+    raw = torch.tensor([[float("nan"), float("inf"), -float("inf"), 50.0, -3.0]])
+    prior.head = lambda w, k: raw  # a start with every kind of bad value
+    start = prior.start_features(torch.zeros(1, 1), 0)
+    assert start.tolist() == [[0.0, 5.0, -5.0, 10.0, -3.0]]

@@ -13,6 +13,12 @@ runs without augmentation, so its presets switch ``dsa`` off.
 GLaD with DC/DSA (``distill_dc.py`` defaults of GeorgeCazenavette/glad): lr 1 on the
 intermediate feature map (``lr_feat``) and 0.001 on the latent code w (``lr_latent``).
 
+GLaD's own loop (``--preset glad``): ``distill_dc.py`` runs ``--Iteration 1000`` iterations of one
+outer and one inner loop (``outer_loop 1, inner_loop 1`` at every IPC, not the DC paper's table),
+lr 1 on pixels or the feature map (its ``lr_img``), 0.001 on w (``lr_w``), momentum 0.5, lr_net 0.01,
+256 real images per class.  Its ``--dsa`` defaults to ``True``, so GLaD's default "DC" run is
+``--method dsa --preset glad``; ``--method dc --preset glad`` is the same loop without augmentation.
+
 ``iterations`` counts synthetic updates, i.e. outer iterations x ``outer_loop``; both
 presets convert (paper: 1000 outer iterations; cpu-small, PROTOCOL.md: 200).  When you
 override ``--outer-loop``, scale ``--iterations`` yourself.  cpu-small also takes 64
@@ -39,6 +45,9 @@ _DC = {**_COMMON, "init": "noise", "dsa": False}
 _DSA = {**_COMMON, "init": "auto", "dsa": True, "dsa_strategy": "color_crop_cutout_flip_scale_rotate"}
 
 PAPER_OUTER_ITERATIONS = 1000
+GLAD_ITERATIONS = 1000
+#: GLaD's distill_dc.py defaults (shared_args.py and its own parser)
+_GLAD = {"outer_loop": 1, "inner_loop": 1, "iterations": GLAD_ITERATIONS, "batch_real": 256, "lr_img": 1.0}
 CPU_SMALL_OUTER_ITERATIONS = 200
 
 
@@ -69,3 +78,13 @@ def dc_cpu_small(dataset: str, ipc: int) -> dict[str, Any]:
 @register_preset("dsa", "cpu-small")
 def dsa_cpu_small(dataset: str, ipc: int) -> dict[str, Any]:
     return {**_DSA, **_loops(ipc, CPU_SMALL_OUTER_ITERATIONS), "batch_real": 64}
+
+
+@register_preset("dc", "glad")
+def dc_glad(dataset: str, ipc: int) -> dict[str, Any]:
+    return {**_DC, **_GLAD}
+
+
+@register_preset("dsa", "glad")
+def dsa_glad(dataset: str, ipc: int) -> dict[str, Any]:
+    return {**_DSA, **_GLAD}

@@ -69,6 +69,11 @@ class InterfacePrior(Prior):
     def tail(self, f: torch.Tensor, w: torch.Tensor, k: int) -> torch.Tensor:
         return self.inner.tail(f, w, self.check_layer(k))
 
+    def start_features(self, w: torch.Tensor, k: int) -> torch.Tensor:
+        if hasattr(self.inner, "start_features"):
+            return self.inner.start_features(w, self.check_layer(k))
+        return super().start_features(w, k)
+
     def config(self) -> dict[str, Any]:
         config = getattr(self.inner, "config", None)
         return dict(config()) if callable(config) else {}

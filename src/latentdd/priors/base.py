@@ -57,6 +57,11 @@ class Prior(nn.Module, ABC):
     @abstractmethod
     def tail(self, f: torch.Tensor, w: torch.Tensor, k: int) -> torch.Tensor: ...
 
+    def start_features(self, w: torch.Tensor, k: int) -> torch.Tensor:
+        """The feature map a sampled start optimizes from (``head``; a prior may sanitize it, as GLaD
+        clips StyleGAN-XL's)."""
+        return self.head(w, k)
+
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         w = self.map_latent(z, labels)
         return self.tail(self.head(w, 0), w, 0)

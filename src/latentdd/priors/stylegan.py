@@ -41,8 +41,11 @@ from torch import nn
 from ..errors import UserError
 from .base import Prior
 
-#: GLaD's truncation for class-conditional samples: closer to the class centre, fewer artefacts
-DEFAULT_TRUNCATION = 0.7
+#: GLaD samples its starts without truncation (``G.mapping(zs, labels)``, psi = 1): starts as diverse
+#: as the generator's samples.  Pass ``truncation_psi=0.7`` for starts nearer each class centre.
+DEFAULT_TRUNCATION = 1.0
+#: GLaD's ``prepare_latents``: the initial feature map has NaN/inf replaced (+-5) and is clipped to +-10
+START_CLIP = 10.0
 
 
 def _accepted_kwargs(module: Any, wanted: dict[str, Any]) -> dict[str, Any]:
@@ -232,6 +235,11 @@ class StyleGANPrior(Prior):
 
     def _map(self, z: torch.Tensor, labels: torch.Tensor, psi: float) -> torch.Tensor:
         return self.G.mapping(z, self._onehot(labels).to(z.device), truncation_psi=psi).float()
+
+    def start_features(self, w: torch.Tensor, k: int) -> torch.Tensor:
+        """GLaD's start: the head's feature map with NaN/inf replaced and values clipped to +-10."""
+        f = torch.nan_to_num(self.head(w, k), posinf=5.0, neginf=-5.0)
+        return f.clamp(-START_CLIP, START_CLIP)
 
     def head(self, w: torch.Tensor, k: int) -> torch.Tensor:
         self.check_layer(k)

@@ -85,7 +85,7 @@ class LatentSet(SyntheticSet):
         with torch.no_grad():
             z = self.prior.sample_latents(self.labels.cpu(), generator).to(self.labels.device)
             w = self.prior.map_latent(z, self.labels)
-            return w, self.prior.head(w, self.layer)
+            return w, self.prior.start_features(w, self.layer)
 
     @torch.no_grad()
     def after_step(self) -> None:
