@@ -327,3 +327,32 @@ def test_sampled_starts_are_sanitized_and_clipped_as_glad_does():
     prior.head = lambda w, k: raw  # a start with every kind of bad value
     start = prior.start_features(torch.zeros(1, 1), 0)
     assert start.tolist() == [[0.0, 5.0, -5.0, 10.0, -3.0]]
+
+
+def test_gpu_written_and_g_only_pickles_load_on_a_cpu(tmp_path, monkeypatch):
+    """StyleGAN-XL dumps live CUDA modules: their storages name a CUDA device, which plain unpickling
+    cannot restore on a CPU; GLaD's random-generator pickles hold only 'G'."""
+    G = tiny_sgen_network()
+    with monkeypatch.context() as m:  # what a GPU machine writes: every storage tagged cuda:0
+        m.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        blob = pickle.dumps({"G": G, "D": None})
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            pickle.loads(blob)  # noqa: S301  (the failure the loader must avoid)
+    path = tmp_path / "gpu-g-only.pkl"
+    path.write_bytes(blob)
+    prior, _ = resolve_prior(str(path), num_classes=3, channels=1, image_size=12, seed=0)
+    z, y = latents(prior)
+    assert torch.allclose(prior(z, y), StyleGANPrior(G, image_channels=1, image_size=12)(z, y), atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("module", "advice"), [("dill", "pip install dill"), ("pkg_resources", "pip install 'setuptools<81'")]
+)
+def test_a_pickle_needing_a_pip_package_names_the_package(tmp_path, module, advice, monkeypatch):
+    monkeypatch.setitem(sys.modules, module, None)  # not importable, whether installed or not
+    path = tmp_path / "needs.pkl"
+    path.write_bytes(b"\x80\x04c" + module.encode() + b"\nthing\n.")  # GLOBAL module.thing
+    with pytest.raises(UserError) as err:
+        resolve_prior(str(path), num_classes=3, channels=1, image_size=12, seed=0)
+    assert advice in str(err.value) and "PYTHONPATH" not in str(err.value)

@@ -21,12 +21,14 @@ network (``c_dim = 0``).
 
 from __future__ import annotations
 
+import io
 import json
 import pickle
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
+import torch
 from torch import nn
 
 from ...errors import UserError
@@ -39,6 +41,35 @@ FIX = (
     "and add it to PYTHONPATH"
 )
 ARGS = ("truncation_psi", "classes")
+#: pip packages that StyleGAN2/3 and StyleGAN-XL pickles import while unpickling (module -> requirement);
+#: any other missing module is the networks' own code (torch_utils, dnnlib, pg_modules, ...): clone it
+PIP_NEEDS = {
+    "scipy": "scipy",
+    "dill": "dill",
+    "pkg_resources": "'setuptools<81'",
+    "timm": "timm",
+    "ftfy": "ftfy",
+    "regex": "regex",
+    "PIL": "pillow",
+}
+
+
+class _CpuUnpickler(pickle.Unpickler):
+    """NVlabs' ``legacy._LegacyUnpickler`` mapping: storages pickled from live CUDA modules
+    (StyleGAN-XL's training loop dumps them) are loaded onto the CPU instead of failing there."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "torch.storage" and name == "_load_from_bytes":
+            return lambda b: torch.load(io.BytesIO(b), map_location="cpu", weights_only=False)
+        return super().find_class(module, name)
+
+
+def missing_module_advice(module: str) -> str:
+    """How to get a module a pickle needs: ``pip install`` for packages, else clone the code."""
+    top = module.split(".")[0]
+    if top in PIP_NEEDS:
+        return f"install it: pip install {PIP_NEEDS[top]}"
+    return FIX
 
 
 def parse_stylegan_spec(rest: str) -> tuple[Path, dict[str, Any]]:
@@ -61,10 +92,11 @@ def load_network_pickle(path: Path) -> Any:
         raise UserError(f"StyleGAN pickle {path} not found; pass the path of a network .pkl file")
     try:
         with open(path, "rb") as f:
-            return pickle.load(f)  # noqa: S301  (documented: pickles run code; only trusted files)
+            return _CpuUnpickler(f).load()  # noqa: S301  (documented: pickles run code; only trusted files)
     except ModuleNotFoundError as e:
         raise UserError(
-            f"StyleGAN pickle {path} needs the Python module {e.name!r}, which is not importable; {FIX}"
+            f"StyleGAN pickle {path} needs the Python module {e.name!r}, which is not importable; "
+            f"{missing_module_advice(e.name or '')}"
         ) from e
     except AttributeError as e:  # "Can't get attribute 'X' on <module 'm' ...>": code of another version
         detail = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -77,11 +109,14 @@ def load_network_pickle(path: Path) -> Any:
 
 
 def generator_of(data: Any, path: Path) -> nn.Module:
-    """``G_ema`` from a training pickle's dict (or the network itself when the pickle holds just one)."""
-    G = data.get("G_ema") if isinstance(data, dict) else data
+    """``G_ema`` from a training pickle's dict, ``G`` when there is no ``G_ema`` (GLaD's random-generator
+    pickles hold only ``G``), or the network itself when the pickle holds just one."""
+    G = data
+    if isinstance(data, dict):
+        G = data.get("G_ema") if data.get("G_ema") is not None else data.get("G")
     if not isinstance(G, nn.Module) or not hasattr(G, "mapping") or not hasattr(G, "synthesis"):
         what = f"a dict with keys {sorted(map(str, data))}" if isinstance(data, dict) else type(data).__name__
-        raise UserError(f"{path} holds {what}, not a StyleGAN network pickle with 'G_ema'")
+        raise UserError(f"{path} holds {what}, not a StyleGAN network pickle with 'G_ema' or 'G'")
     return G
 
 
