@@ -154,6 +154,7 @@ def test_two_cli_processes_fill_one_buffer_without_duplicates(tmp_path):
         str(out),
         "--device",
         "cpu",
+        "--no-zca",
         "--quiet",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -198,7 +199,30 @@ def test_cli_experts_resumes_and_reports(tmp_path, capsys):
         captured = capsys.readouterr()
         return exit_.value.code, captured.out + captured.err
 
-    assert run("--epochs", "1") == (0, f"experts: {tmp_path / 'b'} (1 of 1 finished; trained 1 now)\n")
-    assert run("--epochs", "1")[1].endswith("trained 0 now)\n")
+    assert run("--epochs", "1") == (
+        0,
+        f"experts: {tmp_path / 'b'} (1 of 1 finished; trained 1 now, ZCA on)\n",
+    )
+    assert run("--epochs", "1")[1].endswith("trained 0 now, ZCA on)\n")
     code, text = run("--epochs", "2")
     assert code == 2 and "other settings (epochs: folder has 1, asked 2)" in text
+
+
+def test_experts_whiten_as_the_mtt_preset_and_distill_follows_the_buffer(tmp_path):
+    """The README's two MTT commands in a row must agree: `experts` takes MTT's whitening for the dataset
+    and IPC (CIFAR-10 rows: ZCA at IPC 1/10, not at 50), and `distill --method mtt` without --zca follows
+    the buffer it is given; an explicit --zca still wins (and is then checked against the buffer)."""
+    from latentdd.config import build_config
+    from latentdd.experts.buffer import read_manifest
+
+    common = ["--dataset", "embedded", "--image-size", "8", "--model-args", "width=8,depth=1", "--num", "1"]
+    for ipc, whitened in ((10, True), (50, False)):
+        out = tmp_path / f"ipc{ipc}"
+        args = ["experts", *common, "--epochs", "1", "--ipc", str(ipc), "--out", str(out), "--quiet"]
+        with pytest.raises(SystemExit) as exit_:
+            cli_main([*args, "--device", "cpu"])
+        assert exit_.value.code == 0 and read_manifest(out)["zca"] is whitened
+        settings = {"method": "mtt", "dataset": "embedded", "ipc": 10, "experts": str(out)}
+        assert build_config(settings).zca is whitened  # the IPC 10 preset says True; the buffer decides
+        assert build_config({**settings, "zca": not whitened}).zca is (not whitened)
+    assert build_config({"method": "mtt", "dataset": "embedded", "ipc": 50}).zca is False  # no buffer: preset

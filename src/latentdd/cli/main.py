@@ -317,7 +317,17 @@ def prior_list() -> None:
 @click.option("--model-args", help="Network options, e.g. width=64,depth=2; must match distill's.")
 @click.option("--image-size", type=int, help="Resize images to this size; must match distill's.")
 @click.option(
-    "--zca", is_flag=True, help="Train on ZCA-whitened data (MTT's CIFAR setting); distill with --zca."
+    "--zca/--no-zca",
+    default=None,
+    help="Train on ZCA-whitened data. Default: as the MTT preset for the dataset and --ipc whitens "
+    "(CIFAR-10 IPC 1/10: yes); distill follows the buffer's setting.",
+)
+@click.option(
+    "--ipc",
+    type=int,
+    default=10,
+    show_default=True,
+    help="The IPC the experts are for (only chooses the default --zca from MTT's table).",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
@@ -331,7 +341,8 @@ def experts(
     model: str,
     model_args: str | None,
     image_size: int | None,
-    zca: bool,
+    zca: bool | None,
+    ipc: int,
     seed: int,
     device: str,
     quiet: bool,
@@ -340,6 +351,10 @@ def experts(
     from ..config import DistillConfig, apply_overrides
     from ..data import load_dataset
     from ..experts import train_experts
+    from ..presets import resolve_preset
+
+    if zca is None:
+        zca = bool(resolve_preset("mtt", "paper", dataset, ipc)["zca"])
 
     args = apply_overrides(DistillConfig(), {"model_args": model_args or {}}, "command line").model_args
     splits = load_dataset(dataset, data_dir, image_size=image_size)
@@ -359,7 +374,7 @@ def experts(
     click.echo(
         f"experts: {report.folder} ({done} of {num} finished; trained {len(report.trained)} now"
         + (f"; {len(report.busy)} in progress elsewhere" if report.busy else "")
-        + ")"
+        + f", ZCA {'on' if zca else 'off'})"
     )
 
 
