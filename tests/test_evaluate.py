@@ -275,6 +275,8 @@ def test_protocol_registry_and_overrides():
     assert (cpu.epochs, cpu.runs, cpu.lr, cpu.batch_size) == (300, 3, 0.01, 256)
     assert cpu.models == ["convnet", "alexnet", "vgg11", "resnet18", "vit"]
     assert get_protocol("paper").epochs == 1000 and get_protocol("mtt").use_learned_lr
+    dc = get_protocol("dc")  # the DC paper trains evaluation networks without DSA
+    assert (dc.epochs, dc.make_dsa(), get_protocol("cpu-small").make_dsa() is not None) == (300, None, True)
     p = get_protocol("cpu-small", epochs=10, runs=None, models="mlp")
     assert (p.epochs, p.runs, p.models, p.decay_epoch) == (10, 3, ["mlp"], 5)
     assert get_protocol("cpu-small").epochs == 300  # the registered protocol is not mutated

@@ -111,6 +111,20 @@ def mtt() -> EvalProtocol:
     )
 
 
+@PROTOCOLS.register("dc")
+def dc() -> EvalProtocol:
+    # The DC code (main.py: epoch_eval_train 300) trains evaluation networks without DSA; it adds its own
+    # non-differentiable crop/scale/rotate on MNIST only, which is not replicated here.
+    return EvalProtocol(
+        "dc",
+        epochs=300,
+        runs=5,
+        dsa_strategy="none",
+        description="DC paper evaluation: 300 epochs, 5 runs, no augmentation (DC code's MNIST-only "
+        "crop/scale/rotate not replicated)",
+    )
+
+
 @PROTOCOLS.register("quick")
 def quick() -> EvalProtocol:
     return EvalProtocol(
