@@ -9,7 +9,8 @@ first run without ``metrics.json``.
     python bench/cpu_small.py --datasets mnist cifar10 --methods dm dc dsa mtt --spaces pixel latent \
         --ipcs 1 10 [--models convnet,alexnet,vgg11,resnet18,vit] [--runs 3] [--epochs 300]
 
-MTT first fills ``bench/out/<dataset>/experts`` (``cpu-small``: 5 experts x 15 epochs; resumable,
+MTT first fills ``bench/out/<dataset>/experts`` (``cpu-small``: 5 experts, each trained for exactly the
+epochs the sweep's IPCs read -- 3 for CIFAR-10 IPC 1, 15 with IPC 10; resumable,
 and ``latentdd experts`` may fill it from other processes at the same time).
 
 Results: ``bench/out/<dataset>/<method>-<space>-ipc<N>/`` (run folders) and
@@ -83,7 +84,7 @@ def ensure_experts(dataset: str, data_dir: str, out: Path, zca: bool, args: argp
         load_dataset(dataset, data_dir),
         folder,
         num=args.experts,
-        epochs=args.expert_epochs,
+        epochs=args.expert_epochs or expert_epochs_needed(dataset, args.ipcs),
         zca=zca,
         seed=args.seed,
         device=args.device,
@@ -95,6 +96,16 @@ def ensure_experts(dataset: str, data_dir: str, out: Path, zca: bool, args: argp
             flush=True,
         )
     return folder
+
+
+def expert_epochs_needed(dataset: str, ipcs: list[int]) -> int:
+    """Exactly the epochs the sweep's MTT runs read: a student starts at most at epoch
+    ``max_start_epoch - 1`` and is compared with the expert ``expert_epochs`` later (cpu-small preset;
+    CIFAR-10: 3 at IPC 1, 15 at IPC 10), so no expert trains longer than a run needs."""
+    from latentdd.presets import resolve_preset
+
+    rows = [resolve_preset("mtt", "cpu-small", dataset, ipc) for ipc in ipcs]
+    return max(r["max_start_epoch"] - 1 + r["expert_epochs"] for r in rows)
 
 
 def dataset_slug(dataset: str) -> str:
@@ -209,7 +220,12 @@ def main() -> None:
         help="override the preset's distillation iterations (a smoke test; the tables use the preset)",
     )
     ap.add_argument("--experts", type=int, default=5, help="MTT experts (cpu-small: 5)")
-    ap.add_argument("--expert-epochs", type=int, default=15, help="epochs per MTT expert (cpu-small: 15)")
+    ap.add_argument(
+        "--expert-epochs",
+        type=int,
+        default=None,
+        help="epochs per MTT expert (default: exactly what the sweep's IPCs need under cpu-small)",
+    )
     ap.add_argument("--prior-steps", type=int, default=None)
     ap.add_argument(
         "--prior",
