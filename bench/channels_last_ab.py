@@ -16,7 +16,7 @@ from latentdd.augment import make_dsa
 from latentdd.compile import eager_embed
 from latentdd.config import DistillConfig
 from latentdd.data.dataset import ImageDataset
-from latentdd.engine.loop import distill_step
+from latentdd.engine.steps import distill_step
 from latentdd.nets import create_model
 from latentdd.objectives import OBJECTIVES, ObjectiveContext, RealSampler
 from latentdd.seeding import draw_seed, make_generator, seeded_global_rng

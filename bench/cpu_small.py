@@ -37,6 +37,7 @@ from latentdd.engine import RunDir
 from latentdd.evaluate.metrics import cross_arch_mean
 from latentdd.evaluate.run_cache import NetworksInProgress
 from latentdd.fileio import atomic_write_text
+from latentdd.presets.mtt import mtt_whitening
 from latentdd.priors.resolve import split_spec
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
@@ -146,7 +147,7 @@ def distill_if_needed(
         settings["prior"] = str(prior)
         settings.update(parse_overrides(args.overrides))
     if method == "mtt":
-        zca = bool(build_config(settings).zca)  # as the preset says for this dataset and IPC
+        zca = mtt_whitening(dataset, ipc)  # as MTT's table says for this dataset and IPC
         settings["experts"] = str(ensure_experts(dataset, data_dir, out, zca, args))
     if args.iterations:
         settings["iterations"] = args.iterations

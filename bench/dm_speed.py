@@ -28,7 +28,7 @@ from latentdd.augment import make_dsa
 from latentdd.compile import compiled_embed, eager_embed
 from latentdd.config import DistillConfig
 from latentdd.data.dataset import ImageDataset
-from latentdd.engine.loop import distill_step
+from latentdd.engine.steps import distill_step
 from latentdd.nets import create_model
 from latentdd.objectives import OBJECTIVES, ObjectiveContext, RealSampler
 from latentdd.priors import make_random_prior

@@ -14,8 +14,9 @@ from latentdd.data.dataset import ImageDataset
 from latentdd.errors import UserError
 from latentdd.nets import create_model
 from latentdd.objectives import OBJECTIVES, ObjectiveContext, RealSampler
-from latentdd.objectives.dc import PUBLISHED_LOOPS, loops_for_ipc, resolve_loops
+from latentdd.objectives.dc import resolve_loops
 from latentdd.objectives.match import DISTANCES, gradient_distance
+from latentdd.presets.dc import PUBLISHED_LOOPS, loops_for_ipc
 from latentdd.seeding import make_generator
 from latentdd.synth.io import load_synset
 

@@ -213,6 +213,8 @@ def test_experts_whiten_as_the_mtt_preset_and_distill_follows_the_buffer(tmp_pat
     and IPC (CIFAR-10 rows: ZCA at IPC 1/10, not at 50), and `distill --method mtt` without --zca follows
     the buffer it is given; an explicit --zca still wins (and is then checked against the buffer)."""
     from latentdd.config import build_config
+    from latentdd.data import load_dataset
+    from latentdd.engine.build import build_objective
     from latentdd.experts.buffer import read_manifest
 
     common = ["--dataset", "embedded", "--image-size", "8", "--model-args", "width=8,depth=1", "--num", "1"]
@@ -222,7 +224,11 @@ def test_experts_whiten_as_the_mtt_preset_and_distill_follows_the_buffer(tmp_pat
         with pytest.raises(SystemExit) as exit_:
             cli_main([*args, "--device", "cpu"])
         assert exit_.value.code == 0 and read_manifest(out)["zca"] is whitened
-        settings = {"method": "mtt", "dataset": "embedded", "ipc": 10, "experts": str(out)}
-        assert build_config(settings).zca is whitened  # the IPC 10 preset says True; the buffer decides
-        assert build_config({**settings, "zca": not whitened}).zca is (not whitened)
-    assert build_config({"method": "mtt", "dataset": "embedded", "ipc": 50}).zca is False  # no buffer: preset
+        settings = {"method": "mtt", "dataset": "embedded", "image_size": 8, "ipc": 10, "experts": str(out),
+                    "max_start_epoch": 1, "expert_epochs": 1,
+                    "model_args": {"width": 8, "depth": 1}}  # fmt: skip
+        splits, cpu = load_dataset("embedded", image_size=8), torch.device("cpu")
+        objective = build_objective(build_config(settings), splits, cpu)  # the buffer decides, not the table
+        assert (objective.zca is not None) is whitened
+        with pytest.raises(UserError, match="--zca"):  # an explicit --zca that disagrees is refused
+            build_objective(build_config({**settings, "zca": not whitened}), splits, cpu)

@@ -85,7 +85,7 @@ class DistillConfig:
     max_start_epoch: int = 10
     lr_lr: float = 1e-5
     lr_teacher: float = 0.01
-    zca: bool = False
+    zca: bool | None = None  # MTT: None whitens as the expert buffer was trained; True/False insists
     # evaluation after distilling
     eval_protocol: str = "quick"
     eval_models: list[str] | None = None
@@ -195,8 +195,6 @@ def build_config(cli: dict[str, Any] | None = None, config_file: str | Path | No
     apply_overrides(cfg, file_values, f"config file {config_file}")
     apply_overrides(cfg, cli, "command line")
     validate(cfg)
-    if cfg.method == "mtt" and cfg.experts and "zca" not in {**file_values, **cli}:
-        cfg.zca = _buffer_whitening(cfg.experts, cfg.zca)
     # Paths are stored absolute so `--resume` works from any working directory.
     for name in ("experts", "data_dir"):
         value = getattr(cfg, name)
@@ -207,17 +205,6 @@ def build_config(cli: dict[str, Any] | None = None, config_file: str | Path | No
 
         cfg.prior = absolute_spec(cfg.prior)
     return cfg
-
-
-def _buffer_whitening(folder: str, preset_value: bool) -> bool:
-    """MTT must whiten as its experts were trained: when the user set no ``--zca``, follow the
-    buffer's recorded setting (the preset's value when the folder holds no buffer yet)."""
-    manifest = Path(folder).expanduser() / "buffer.json"
-    if not manifest.is_file():
-        return preset_value
-    from .experts.buffer import read_manifest  # torch-heavy; only for MTT with a buffer
-
-    return bool(read_manifest(manifest.parent).get("zca", preset_value))
 
 
 def validate(cfg: DistillConfig) -> None:

@@ -19,8 +19,8 @@ from typing import Any
 
 from . import api
 from .config import build_config
-from .engine import RunDir
 from .paths import user_cache_dir
+from .runs import RunDir
 
 DEMO_PRIOR_ARCH = "ae"
 DEMO_PRIOR_STEPS = 300

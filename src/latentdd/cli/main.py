@@ -351,10 +351,10 @@ def experts(
     from ..config import DistillConfig, apply_overrides
     from ..data import load_dataset
     from ..experts import train_experts
-    from ..presets import resolve_preset
+    from ..presets.mtt import mtt_whitening
 
     if zca is None:
-        zca = bool(resolve_preset("mtt", "paper", dataset, ipc)["zca"])
+        zca = mtt_whitening(dataset, ipc)
 
     args = apply_overrides(DistillConfig(), {"model_args": model_args or {}}, "command line").model_args
     splits = load_dataset(dataset, data_dir, image_size=image_size)

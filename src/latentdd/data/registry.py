@@ -1,7 +1,7 @@
 """Datasets by name: ``load_dataset("mnist")``, ``load_dataset("folder:~/photos")``, ...
 
 Each source registers itself where it is defined (``sources/*.py``) with
-:func:`register_dataset`; this module turns what a source decoded into
+:func:`~latentdd.data.sources.base.register_dataset`; this module turns what a source decoded into
 :class:`~latentdd.data.dataset.DatasetSplits` the same way for all of them:
 
 1. optional ``channels`` / ``image_size`` overrides (antialiased resize, luma / repeat),
@@ -13,15 +13,13 @@ Each source registers itself where it is defined (``sources/*.py``) with
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from ..errors import UserError
-from ..registry import Registry
 from .dataset import DatasetSplits, ImageDataset
-from .sources.base import DatasetRequest, RawSplits
+from .sources import DATASETS, DatasetRequest, RawSplits, argument_of, dataset_names
 from .transforms import (
     channel_stats,
     check_channels,
@@ -31,7 +29,6 @@ from .transforms import (
     normalize_uint8,
 )
 
-DATASETS: Registry[RawSplits] = Registry("dataset")
 DEFAULT_DATASET = "embedded"
 
 # Per-channel (mean, std) that the published DC/DSA/DM/MTT/GLaD code normalizes with, where they differ
@@ -43,24 +40,6 @@ PUBLISHED_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)),
 }
 
-# Registered names that take an argument after a colon, with the argument's placeholder
-# ("folder" -> "PATH", used as ``folder:PATH``).
-_ARGUMENTS: dict[str, str] = {}
-
-
-def register_dataset(
-    name: str, argument: str | None = None
-) -> Callable[[Callable[[DatasetRequest], RawSplits]], Callable[[DatasetRequest], RawSplits]]:
-    """Register a source ``fn(request) -> RawSplits`` under ``name`` (``name:ARG`` if ``argument``)."""
-    if argument is not None:
-        _ARGUMENTS[name.lower()] = argument
-    return DATASETS.register(name)
-
-
-def dataset_names() -> list[str]:
-    """The names ``load_dataset`` accepts, as a user types them (``folder:PATH``)."""
-    return [f"{n}:{_ARGUMENTS[n]}" if n in _ARGUMENTS else n for n in DATASETS.names()]
-
 
 def _parse(name: str) -> tuple[str, str | None]:
     kind, sep, argument = name.partition(":")
@@ -70,9 +49,10 @@ def _parse(name: str) -> tuple[str, str | None]:
         if Path(name).expanduser().is_dir():
             hint = f" (to read the image folder {name!r}, write folder:{name})"
         raise UserError(f"unknown dataset {name!r}{hint}; choose one of: {', '.join(dataset_names())}")
-    if kind in _ARGUMENTS and not (sep and argument):
-        raise UserError(f"dataset {kind!r} needs {_ARGUMENTS[kind]}: write {kind}:{_ARGUMENTS[kind]}")
-    if kind not in _ARGUMENTS and sep:
+    placeholder = argument_of(kind)
+    if placeholder is not None and not (sep and argument):
+        raise UserError(f"dataset {kind!r} needs {placeholder}: write {kind}:{placeholder}")
+    if placeholder is None and sep:
         raise UserError(f"dataset {kind!r} takes no ':' argument; write just {kind!r}")
     return kind, (argument if sep else None)
 
@@ -136,8 +116,3 @@ def normalization_stats(name: str, x_train: torch.Tensor) -> tuple[tuple[float, 
     if published is not None and len(published[0]) == int(x_train.shape[1]):
         return published
     return channel_stats(x_train)
-
-
-# Importing the sources registers them (timm-style: each registers where it is defined).
-# They import DATASETS from this module, so this must come after its definition.
-from .sources import embedded, folder, torchvision_sets  # noqa: E402, F401

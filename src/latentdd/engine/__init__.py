@@ -1,6 +1,6 @@
 """The distillation engine."""
 
+from ..runs import RunDir
 from .loop import distill
-from .rundir import RunDir
 
 __all__ = ["RunDir", "distill"]

@@ -34,6 +34,7 @@ from ..evaluate.train import train_and_test
 from ..objectives import RealSampler
 from ..seeding import make_generator
 from .build import build_objective, build_synset, load_run_prior
+from .steps import make_optimizer, run_iterations
 
 log = logging.getLogger("latentdd.engine")
 
@@ -75,7 +76,6 @@ def score_layer(
 ) -> tuple[Any, ...]:
     """Short distillation at ``layer`` on ``splits.train``; mean scorer accuracy on ``splits.test``
     and per scorer (and the distilled images with ``return_images``)."""
-    from .loop import make_optimizer, run_iterations
 
     # compile "auto" stays off for the default 50 iterations and pays off for longer probes
     short = dataclasses.replace(cfg, layer=layer, iterations=cfg.layer_auto_iterations, checkpoint_every=0)

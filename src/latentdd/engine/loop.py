@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import logging
 import resource
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from ..config import DistillConfig
 from ..data import load_dataset
 from ..device import resolve_device
 from ..errors import UserError
-from ..objectives import Objective, RealSampler
-from ..report.grid import save_grid
-from ..report.provenance import code_version
+from ..objectives import RealSampler
+from ..runs import RunDir, code_version, save_grid
 from ..seeding import make_generator
-from ..synth.base import SyntheticSet
 from ..synth.io import SavedSynset, save_synset
 from .build import build_objective, build_synset, check_ipc
 from .checkpoint import load_checkpoint, save_checkpoint
-from .rundir import RunDir
+from .layer_auto import choose_layer
+from .steps import make_optimizer, run_iterations
 
 log = logging.getLogger("latentdd.engine")
 
@@ -34,68 +30,6 @@ def peak_memory_mb(device: torch.device) -> dict[str, float]:
     if device.type == "cuda":
         out["peak_cuda_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     return out
-
-
-def distill_step(
-    synset: SyntheticSet,
-    objective: Objective,
-    sampler: RealSampler,
-    optimizer: torch.optim.Optimizer,
-    generator: torch.Generator,
-) -> float:
-    """One iteration: decode pixels, objective loss, pixel gradient back into the set, step."""
-    images = synset.decode().requires_grad_(True)
-    optimizer.zero_grad(set_to_none=True)
-    loss = objective.loss(sampler, images, synset.labels, generator)
-    # backward() rather than autograd.grad(loss, images): objectives with learnable
-    # tensors of their own (MTT's learning rate) get their gradients in the same pass.
-    loss.backward()
-    synset.backward(images.grad)
-    optimizer.step()
-    synset.after_step()
-    objective.after_step(synset.decode, synset.labels, generator)
-    return float(loss.detach())
-
-
-def make_optimizer(cfg: DistillConfig, synset: SyntheticSet) -> torch.optim.Optimizer:
-    """SGD with momentum on the set's parameter groups (each with its published learning rate)."""
-    return torch.optim.SGD(synset.param_groups(cfg), lr=cfg.lr_img, momentum=cfg.momentum)
-
-
-def run_iterations(
-    cfg: DistillConfig,
-    synset: SyntheticSet,
-    objective: Objective,
-    sampler: RealSampler,
-    optimizer: torch.optim.Optimizer,
-    generator: torch.Generator,
-    state: dict[str, Any],
-    progress: bool,
-    on_checkpoint: Callable[[], None] | None = None,
-    desc: str | None = None,
-) -> None:
-    """Iterate from ``state["iteration"]`` to ``cfg.iterations``, keeping ``state`` (losses, seconds)
-    current and calling ``on_checkpoint`` every ``cfg.checkpoint_every`` iterations."""
-    bar = tqdm(
-        range(state["iteration"], cfg.iterations),
-        initial=state["iteration"],
-        total=cfg.iterations,
-        desc=desc or f"{cfg.method}/{cfg.space}",
-        disable=not progress,
-        dynamic_ncols=True,
-        leave=desc is None,
-    )
-    started = time.perf_counter() - state["seconds"]
-    for it in bar:
-        loss = distill_step(synset, objective, sampler, optimizer, generator)
-        state["losses"].append(loss)
-        bar.set_postfix(loss=f"{loss:.4g}")
-        state["iteration"] = it + 1
-        state["seconds"] = time.perf_counter() - started
-        if on_checkpoint and cfg.checkpoint_every and state["iteration"] % cfg.checkpoint_every == 0:
-            on_checkpoint()
-    bar.close()
-    state["seconds"] = time.perf_counter() - started
 
 
 def distill(cfg: DistillConfig, *, resume: bool = False, progress: bool = True) -> Path:
@@ -111,8 +45,6 @@ def distill(cfg: DistillConfig, *, resume: bool = False, progress: bool = True) 
     splits = load_dataset(cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
     check_ipc(cfg, splits)
     if cfg.layer == "auto" and cfg.space == "latent":
-        from .layer_auto import choose_layer
-
         # config.yaml then names the chosen layer, so --resume never re-runs the selection.
         cfg.layer, cfg.extra["layer_auto"] = choose_layer(cfg, splits, device, progress)
     # Build every part before touching the run folder, so bad input leaves nothing behind.

@@ -23,6 +23,7 @@ import torch
 
 from ..errors import UserError
 from .run_cache import NetworksInProgress
+from .target import evaluate_target
 
 log = logging.getLogger("latentdd.evaluate")
 
@@ -34,16 +35,14 @@ def threads_per_job(jobs: int) -> int:
 
 def _helper(target: str, kwargs: dict[str, Any], threads: int) -> None:
     torch.set_num_threads(threads)
-    from .. import api  # here, not at import time: api imports this package
-
     try:
-        api.evaluate(target, **{**kwargs, "progress": False, "wait_for_others": False, "jobs": 1})
+        evaluate_target(target, **{**kwargs, "progress": False, "wait_for_others": False})
     except NetworksInProgress:
         pass  # nothing left that it could claim; the calling process collects the rest
 
 
 def evaluate_in_processes(target: str | Path, jobs: int, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """``api.evaluate(target, **kwargs)`` with ``jobs - 1`` helper processes training beside it.
+    """``evaluate_target(target, **kwargs)`` with ``jobs - 1`` helper processes training beside it.
 
     Helpers are fresh interpreters running this module (``python -m``), not ``multiprocessing``
     children: those re-import the caller's main script, which breaks scripts without a
@@ -54,8 +53,6 @@ def evaluate_in_processes(target: str | Path, jobs: int, kwargs: dict[str, Any])
             "--fresh cannot be combined with --jobs above 1 (helpers would reuse what it discards); "
             "run with --fresh --jobs 1, or delete the run's eval_runs folder first"
         )
-    from .. import api
-
     threads = threads_per_job(jobs)
     request = json.dumps({"target": str(target), "kwargs": kwargs, "threads": threads})
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
@@ -64,7 +61,7 @@ def evaluate_in_processes(target: str | Path, jobs: int, kwargs: dict[str, Any])
     torch.set_num_threads(threads)
     finished = False
     try:
-        metrics = api.evaluate(target, **{**kwargs, "jobs": 1})
+        metrics = evaluate_target(target, **kwargs)
         finished = True
         return metrics
     finally:

@@ -19,7 +19,7 @@ iterations at IPC 10 are 10 000 engine iterations; the presets convert).  The ob
 keeps its position in the outer loop and the current network's weights in
 :meth:`state_dict`, so a resumed run continues exactly where it stopped.
 
-IPC rule (:func:`loops_for_ipc`): the reference's ``get_loops`` table (IPC 1, 10, 20,
+IPC rule (:func:`latentdd.presets.dc.loops_for_ipc`): the reference's ``get_loops`` table (IPC 1, 10, 20,
 30, 40, 50); any other IPC takes the entry of the published IPC nearest to it in log
 scale (IPC 2-3 -> IPC 1's (1, 1); 4-14 -> IPC 10's (10, 50); 100 -> IPC 50's (50, 10)).
 
@@ -35,7 +35,6 @@ deviation, only for BN networks.  Instance-norm ConvNet (the default) is unaffec
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -45,32 +44,15 @@ from torch import nn
 
 from ..augment import DSA
 from ..errors import UserError
+from ..presets.dc import loops_for_ipc
 from ..seeding import seeded_global_rng
 from .base import OBJECTIVES, Objective, ObjectiveContext, RealSampler
 from .match import gradient_distance
-
-#: (outer_loop, inner_loop) per IPC, from the reference ``utils.get_loops``
-PUBLISHED_LOOPS: dict[int, tuple[int, int]] = {
-    1: (1, 1),
-    10: (10, 50),
-    20: (20, 25),
-    30: (30, 20),
-    40: (40, 15),
-    50: (50, 10),
-}
 
 #: real images per class that set the BN statistics (the reference's ``BNSizePC``)
 BN_IMAGES_PER_CLASS = 16
 
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
-
-
-def loops_for_ipc(ipc: int) -> tuple[int, int]:
-    """(outer_loop, inner_loop) of the published IPC nearest to ``ipc`` in log scale."""
-    if ipc < 1:
-        raise UserError(f"--ipc must be at least 1, got {ipc}")
-    nearest = min(PUBLISHED_LOOPS, key=lambda p: abs(math.log(ipc / p)))
-    return PUBLISHED_LOOPS[nearest]
 
 
 def resolve_loops(cfg: Any) -> tuple[int, int]:

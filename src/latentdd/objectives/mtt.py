@@ -280,7 +280,7 @@ class TrajectoryMatching(Objective):
                 )
                 + " or train matching experts"
             )
-        if bool(cfg.zca) != bool(s.zca):
+        if cfg.zca is not None and bool(cfg.zca) != bool(s.zca):
             raise UserError(
                 f"the experts in {str(folder)!r} were trained {'with' if s.zca else 'without'} ZCA whitening "
                 f"but this run has --zca {str(bool(cfg.zca)).lower()}; pass --zca {str(bool(s.zca)).lower()} "

@@ -4,7 +4,7 @@ Published settings (reference VICO-UoE/DatasetCondensation ``main.py`` and readm
 SGD on pixels lr 0.1, momentum 0.5; 256 real images per class; the network trains on
 the synthetic set with SGD lr 0.01 (``lr_net``) in batches of 256; distance ``ours``;
 1000 outer iterations with the (outer_loop, inner_loop) of the IPC
-(:func:`latentdd.objectives.dc.loops_for_ipc`).  Initialization: DC's published runs
+(:func:`loops_for_ipc`).  Initialization: DC's published runs
 use the code's default ``--init noise`` (readme commands pass no ``--init``); DSA's
 readme commands pass ``--init real``.  DSA strategy ``color_crop_cutout_flip_scale_rotate``
 (flip is dropped for digit datasets, as the DSA readme advises, by ``make_dsa``).  DC
@@ -27,8 +27,10 @@ real images per class (as DM's cpu-small) to fit a 2-core CPU.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from ..errors import UserError
 from . import register_preset
 
 _COMMON = {
@@ -51,11 +53,26 @@ _GLAD = {"outer_loop": 1, "inner_loop": 1, "iterations": GLAD_ITERATIONS, "batch
 CPU_SMALL_OUTER_ITERATIONS = 200
 
 
-def _loops(ipc: int, outer_iterations: int) -> dict[str, Any]:
-    # Imported here: config imports presets at load time, and objectives must not be
-    # imported half-way through that.
-    from ..objectives.dc import loops_for_ipc
+#: (outer_loop, inner_loop) per IPC, from the reference ``utils.get_loops``
+PUBLISHED_LOOPS: dict[int, tuple[int, int]] = {
+    1: (1, 1),
+    10: (10, 50),
+    20: (20, 25),
+    30: (30, 20),
+    40: (40, 15),
+    50: (50, 10),
+}
 
+
+def loops_for_ipc(ipc: int) -> tuple[int, int]:
+    """(outer_loop, inner_loop) of the published IPC nearest to ``ipc`` in log scale."""
+    if ipc < 1:
+        raise UserError(f"--ipc must be at least 1, got {ipc}")
+    nearest = min(PUBLISHED_LOOPS, key=lambda p: abs(math.log(ipc / p)))
+    return PUBLISHED_LOOPS[nearest]
+
+
+def _loops(ipc: int, outer_iterations: int) -> dict[str, Any]:
     outer, inner = loops_for_ipc(ipc)
     return {"outer_loop": outer, "inner_loop": inner, "iterations": outer_iterations * outer}
 

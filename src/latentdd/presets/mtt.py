@@ -61,18 +61,27 @@ CPU_SMALL_BATCH_SYN = 20
 
 def _row(dataset: str, ipc: int) -> dict[str, Any]:
     rows = _TABLE.get(dataset, _TABLE["cifar10"])
-    nearest = min(rows, key=lambda r: abs(math.log(r) - math.log(max(ipc, 1))))
-    steps, expert_epochs, max_start, zca, lr_img, lr_lr, lr_teacher, batch_syn = rows[nearest]
+    steps, expert_epochs, max_start, _zca, lr_img, lr_lr, lr_teacher, batch_syn = rows[_nearest(rows, ipc)]
     return {
         "syn_steps": steps,
         "expert_epochs": expert_epochs,
         "max_start_epoch": max_start,
-        "zca": zca,
         "lr_img": lr_img,
         "lr_lr": lr_lr,
         "lr_teacher": lr_teacher,
         "batch_syn": batch_syn,
     }
+
+
+def mtt_whitening(dataset: str, ipc: int) -> bool:
+    """Whether MTT's table whitens (ZCA) for ``dataset`` at ``ipc``: what ``latentdd experts`` trains
+    with by default.  Distillation itself whitens as its expert buffer was trained."""
+    rows = _TABLE.get(dataset.lower(), _TABLE["cifar10"])
+    return rows[_nearest(rows, ipc)][3]
+
+
+def _nearest(rows: dict[int, Any], ipc: int) -> int:
+    return min(rows, key=lambda r: abs(math.log(r) - math.log(max(ipc, 1))))
 
 
 @register_preset("mtt", "paper")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import UserError
 from ..fileio import atomic_write_text
+from ..runs import code_version
 from .accuracy import accuracy_section
 from .collect import load_runs
 from .compare import compare_table
@@ -27,7 +28,7 @@ from .markdown import render_markdown
 from .overview import overview_section
 from .perclass import per_class_section
 from .plots import plots_section
-from .provenance import code_version, provenance_section
+from .provenance import provenance_section
 from .references import RunRefs, gather
 
 #: Section ids in reading order (the browser test checks every one is rendered).

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config import DistillConfig
-from ..engine.rundir import RunDir
 from ..errors import UserError
+from ..runs import RunDir
 from ..synth.io import SavedSynset, load_synset
 
 

@@ -7,6 +7,7 @@ Resizing, channel conversion, hashing and normalization happen once, in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 from ...errors import UserError
+from ...registry import Registry
 
 
 @dataclass(frozen=True)
@@ -84,3 +86,28 @@ def labels_to_tensor(y: np.ndarray | torch.Tensor | list[int], origin: str) -> t
 
 def numbered_classes(n: int) -> list[str]:
     return [str(i) for i in range(n)]
+
+
+DATASETS: Registry[RawSplits] = Registry("dataset")
+# Registered names that take an argument after a colon, with the argument's placeholder
+# ("folder" -> "PATH", used as ``folder:PATH``).
+_ARGUMENTS: dict[str, str] = {}
+
+
+def register_dataset(
+    name: str, argument: str | None = None
+) -> Callable[[Callable[[DatasetRequest], RawSplits]], Callable[[DatasetRequest], RawSplits]]:
+    """Register a source ``fn(request) -> RawSplits`` under ``name`` (``name:ARG`` if ``argument``)."""
+    if argument is not None:
+        _ARGUMENTS[name.lower()] = argument
+    return DATASETS.register(name)
+
+
+def argument_of(name: str) -> str | None:
+    """The placeholder of the argument ``name`` takes after a colon (``"PATH"`` for folder), or None."""
+    return _ARGUMENTS.get(name)
+
+
+def dataset_names() -> list[str]:
+    """The names ``load_dataset`` accepts, as a user types them (``folder:PATH``)."""
+    return [f"{n}:{_ARGUMENTS[n]}" if n in _ARGUMENTS else n for n in DATASETS.names()]

@@ -20,8 +20,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from ..registry import register_dataset
-from .base import DatasetRequest, RawSplits, images_to_tensor, labels_to_tensor
+from .base import DatasetRequest, RawSplits, images_to_tensor, labels_to_tensor, register_dataset
 from .npz import parse_classes, read_npz
 
 PACKAGE = "latentdd.data"

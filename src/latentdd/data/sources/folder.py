@@ -39,9 +39,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ...errors import UserError
 from ...seeding import make_generator
-from ..registry import register_dataset
 from ..transforms import convert_channels, resize_square
-from .base import DatasetRequest, RawSplits
+from .base import DatasetRequest, RawSplits, register_dataset
 
 log = logging.getLogger(__name__)
 

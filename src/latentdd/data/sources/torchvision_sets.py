@@ -24,8 +24,14 @@ import torch
 import torchvision.datasets as tvd
 
 from ...errors import UserError
-from ..registry import register_dataset
-from .base import DatasetRequest, RawSplits, images_to_tensor, labels_to_tensor, numbered_classes
+from .base import (
+    DatasetRequest,
+    RawSplits,
+    images_to_tensor,
+    labels_to_tensor,
+    numbered_classes,
+    register_dataset,
+)
 from .npz import find_npz_folder, load_npz_folder
 
 

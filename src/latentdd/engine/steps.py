@@ -1,0 +1,78 @@
+"""The step loop: one iteration (decode, objective loss, gradient back into the set, step) and the
+iterations between checkpoints.  Shared by the distillation loop and the validation runs that choose
+the prior layer (:mod:`latentdd.engine.layer_auto`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..config import DistillConfig
+from ..objectives import Objective, RealSampler
+from ..synth.base import SyntheticSet
+
+
+def distill_step(
+    synset: SyntheticSet,
+    objective: Objective,
+    sampler: RealSampler,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+) -> float:
+    """One iteration: decode pixels, objective loss, pixel gradient back into the set, step."""
+    images = synset.decode().requires_grad_(True)
+    optimizer.zero_grad(set_to_none=True)
+    loss = objective.loss(sampler, images, synset.labels, generator)
+    # backward() rather than autograd.grad(loss, images): objectives with learnable
+    # tensors of their own (MTT's learning rate) get their gradients in the same pass.
+    loss.backward()
+    synset.backward(images.grad)
+    optimizer.step()
+    synset.after_step()
+    objective.after_step(synset.decode, synset.labels, generator)
+    return float(loss.detach())
+
+
+def make_optimizer(cfg: DistillConfig, synset: SyntheticSet) -> torch.optim.Optimizer:
+    """SGD with momentum on the set's parameter groups (each with its published learning rate)."""
+    return torch.optim.SGD(synset.param_groups(cfg), lr=cfg.lr_img, momentum=cfg.momentum)
+
+
+def run_iterations(
+    cfg: DistillConfig,
+    synset: SyntheticSet,
+    objective: Objective,
+    sampler: RealSampler,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    state: dict[str, Any],
+    progress: bool,
+    on_checkpoint: Callable[[], None] | None = None,
+    desc: str | None = None,
+) -> None:
+    """Iterate from ``state["iteration"]`` to ``cfg.iterations``, keeping ``state`` (losses, seconds)
+    current and calling ``on_checkpoint`` every ``cfg.checkpoint_every`` iterations."""
+    bar = tqdm(
+        range(state["iteration"], cfg.iterations),
+        initial=state["iteration"],
+        total=cfg.iterations,
+        desc=desc or f"{cfg.method}/{cfg.space}",
+        disable=not progress,
+        dynamic_ncols=True,
+        leave=desc is None,
+    )
+    started = time.perf_counter() - state["seconds"]
+    for it in bar:
+        loss = distill_step(synset, objective, sampler, optimizer, generator)
+        state["losses"].append(loss)
+        bar.set_postfix(loss=f"{loss:.4g}")
+        state["iteration"] = it + 1
+        state["seconds"] = time.perf_counter() - started
+        if on_checkpoint and cfg.checkpoint_every and state["iteration"] % cfg.checkpoint_every == 0:
+            on_checkpoint()
+    bar.close()
+    state["seconds"] = time.perf_counter() - started
