@@ -38,7 +38,7 @@ from latentdd.evaluate.metrics import cross_arch_mean
 from latentdd.evaluate.run_cache import NetworksInProgress
 from latentdd.fileio import atomic_write_text
 from latentdd.presets.mtt import mtt_whitening
-from latentdd.priors.resolve import split_spec
+from latentdd.priors.loading.resolve import split_spec
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 

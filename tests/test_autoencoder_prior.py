@@ -13,8 +13,8 @@ from diffusers import AutoencoderKL  # noqa: E402
 from latentdd import api  # noqa: E402
 from latentdd.config import build_config  # noqa: E402
 from latentdd.errors import UserError  # noqa: E402
-from latentdd.priors.autoencoder import MISSING_DIFFUSERS, AutoencoderKLPrior  # noqa: E402
-from latentdd.priors.resolve import resolve_prior  # noqa: E402
+from latentdd.priors.loading.resolve import resolve_prior  # noqa: E402
+from latentdd.priors.models.autoencoder import MISSING_DIFFUSERS, AutoencoderKLPrior  # noqa: E402
 from latentdd.seeding import make_generator, seeded_global_rng  # noqa: E402
 from latentdd.synth.latent import LatentSet  # noqa: E402
 

@@ -17,10 +17,10 @@ from latentdd.evaluate.prior_score import (
     score_prior,
 )
 from latentdd.priors import load_prior
-from latentdd.priors.kl_autoencoder import KLAutoencoderPrior, default_channels
-from latentdd.priors.train import checkpoint_path, grid_path, scores_path
-from latentdd.priors.train_autoencoder import train_autoencoder
-from latentdd.priors.trainers import TRAINERS
+from latentdd.priors.models.kl_autoencoder import KLAutoencoderPrior, default_channels
+from latentdd.priors.training.autoencoder import train_autoencoder
+from latentdd.priors.training.gan import checkpoint_path, grid_path, scores_path
+from latentdd.priors.training.trainers import TRAINERS
 from latentdd.seeding import make_generator
 from latentdd.synth.latent import LatentSet
 
@@ -201,7 +201,7 @@ def test_diffaugment_applies_every_family_and_is_seeded():
 
 
 def test_gan_with_diffaugment_changes_training_and_resumes_exactly(tmp_path):
-    from latentdd.priors.train import train_prior
+    from latentdd.priors.training.gan import train_prior
 
     gan = dict(
         batch_size=8,

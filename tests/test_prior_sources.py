@@ -11,8 +11,8 @@ from latentdd import api
 from latentdd.config import build_config
 from latentdd.errors import UserError
 from latentdd.priors import resolve_prior
-from latentdd.priors.adapter import InterfacePrior
-from latentdd.priors.sources.module import parse_module_spec
+from latentdd.priors.loading.sources.module import parse_module_spec
+from latentdd.priors.models.adapter import InterfacePrior
 from latentdd.synth.io import load_synset
 
 # A generator that knows nothing of latentdd: it only implements the documented interface.
@@ -82,7 +82,7 @@ def test_module_spec_parsing():
 
 def test_local_paths_in_specs_are_stored_absolute(user_module, monkeypatch):
     """A run records its prior so that `--resume` works from another working directory."""
-    from latentdd.priors.resolve import absolute_spec
+    from latentdd.priors.loading.resolve import absolute_spec
 
     (user_module / "net.pkl").write_bytes(b"")
     (user_module / "vae").mkdir()

@@ -17,9 +17,9 @@ from latentdd.priors import (
     resolve_prior,
     save_prior,
 )
-from latentdd.priors import train as train_module
-from latentdd.priors.resolve import BUILTIN_DIR
-from latentdd.priors.train import checkpoint_path, grid_path, train_prior
+from latentdd.priors.training import gan as train_module
+from latentdd.priors.loading.resolve import BUILTIN_DIR
+from latentdd.priors.training.gan import checkpoint_path, grid_path, train_prior
 from latentdd.seeding import make_generator, seeded_global_rng
 
 

@@ -13,8 +13,8 @@ from torch import nn
 from latentdd.cli.main import main
 from latentdd.errors import UserError
 from latentdd.priors import PRIORS, load_prior, resolve_prior, save_prior
-from latentdd.priors.sgen import SGenNetwork, SGenPrior
-from latentdd.priors.stylegan import StyleGANPrior
+from latentdd.priors.models.sgen import SGenNetwork, SGenPrior
+from latentdd.priors.models.stylegan import StyleGANPrior
 from latentdd.seeding import make_generator, seeded_global_rng
 from latentdd.synth.latent import LatentSet
 
@@ -239,7 +239,7 @@ def test_a_pickle_whose_code_is_missing_gives_a_one_line_error_naming_the_module
     code = tmp_path / "code"
     code.mkdir()
     (code / "sg_vanished_mod.py").write_text(
-        "from latentdd.priors.sgen import SGenNetwork\n\nclass Net(SGenNetwork):\n    pass\n"
+        "from latentdd.priors.models.sgen import SGenNetwork\n\nclass Net(SGenNetwork):\n    pass\n"
     )
     monkeypatch.syspath_prepend(str(code))
     mod = importlib.import_module("sg_vanished_mod")
@@ -293,7 +293,7 @@ def test_sgen_training_is_reproducible_and_resumes_exactly(tmp_path):
     """The noise inputs draw from the global RNG in training mode: the trainer seeds them from its own
     checkpointed generator, so two runs agree and 2 + 2 resumed steps equal 4 in one go."""
     from latentdd.data.dataset import ImageDataset
-    from latentdd.priors.train import train_prior
+    from latentdd.priors.training.gan import train_prior
     from latentdd.seeding import make_generator
 
     g = make_generator(0)

@@ -21,9 +21,13 @@ from .device import resolve_device
 from .engine import distill as _distill
 from .errors import UserError
 from .evaluate import format_table
+from .evaluate import prior_score as prior_scoring
 from .evaluate.parallel import evaluate_in_processes
 from .evaluate.target import evaluate_target
 from .fileio import atomic_write_json
+from .priors.loading.io import save_prior
+from .priors.loading.resolve import resolve_prior
+from .priors.training.trainers import TRAINERS
 from .runs import RunDir
 
 log = logging.getLogger("latentdd")
@@ -108,8 +112,6 @@ def train_prior(
 ) -> Path:
     """Train a built-in prior on ``dataset`` and write a prior file: ``arch`` is ``cgen`` (conditional
     GAN), the StyleGAN-style ``sgen``, or ``ae`` (KL autoencoder; latents start from encoded images)."""
-    from .priors.io import save_prior
-    from .priors.trainers import TRAINERS
 
     _train = TRAINERS.get(arch)
     recipe = {k: v for k, v in recipe.items() if v is not None}
@@ -163,9 +165,9 @@ def score_prior_on(
     prior: Any, splits: Any, *, device: Any = "cpu", cas: bool = True, **settings: Any
 ) -> dict:
     """Scores of a loaded prior against loaded data (see :mod:`latentdd.evaluate.prior_score`)."""
-    from .evaluate.prior_score import ScoreSettings, score_prior
-
-    return score_prior(prior, splits, ScoreSettings(**settings), device=device, cas=cas)
+    return prior_scoring.score_prior(
+        prior, splits, prior_scoring.ScoreSettings(**settings), device=device, cas=cas
+    )
 
 
 def score_prior(
@@ -182,8 +184,6 @@ def score_prior(
     """Score the prior ``spec`` (any ``--prior`` value) on ``dataset``: CAS beside real images,
     Fréchet distance and diversity in an in-project embedding, saturated pixels.  ``out``: also
     write the scores as JSON there (atomically)."""
-    from .priors.resolve import resolve_prior
-
     splits = load_dataset(dataset, data_dir, image_size=image_size)
     dev = resolve_device(device)
     train = splits.train

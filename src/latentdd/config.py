@@ -201,7 +201,7 @@ def build_config(cli: dict[str, Any] | None = None, config_file: str | Path | No
         if value:
             setattr(cfg, name, str(Path(value).expanduser().resolve()))
     if cfg.prior:
-        from .priors.resolve import absolute_spec  # torch-heavy; only when a prior is named
+        from .priors.loading.resolve import absolute_spec  # torch-heavy; only when a prior is named
 
         cfg.prior = absolute_spec(cfg.prior)
     return cfg

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .errors import UserError
+
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` then rename the temp file over ``path`` (same folder, same fs)."""
@@ -46,8 +48,6 @@ def read_safetensors(path: str | os.PathLike, unreadable: str) -> tuple[dict[str
     ``UserError(unreadable)`` instead of the library's own exception types."""
     from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
-
-    from .errors import UserError
 
     try:
         with safe_open(str(path), framework="pt") as f:

@@ -14,7 +14,7 @@ from ..data.dataset import DatasetSplits
 from ..errors import UserError
 from ..nets import create_model
 from ..objectives import OBJECTIVES, Objective, ObjectiveContext
-from ..priors.resolve import resolve_prior
+from ..priors.loading.resolve import resolve_prior
 from ..synth.base import SyntheticSet
 from ..synth.latent import LatentSet
 from ..synth.pixel import PixelSet

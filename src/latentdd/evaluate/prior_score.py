@@ -30,6 +30,7 @@ from torch import nn
 from ..data.dataset import DatasetSplits, ImageDataset
 from ..errors import UserError
 from ..fileio import atomic_write
+from ..nets import create_model
 from ..paths import user_cache_dir
 from ..priors.base import Prior
 from ..seeding import make_generator
@@ -111,8 +112,6 @@ def feature_network(
     path = user_cache_dir() / "embedders" / f"{hashlib.sha256(key.encode()).hexdigest()[:20]}.safetensors"
     if path.is_file():
         state = load_file(str(path))
-        from ..nets import create_model
-
         model = create_model("convnet", train.channels, train.num_classes, tuple(train.image_size), **kwargs)
         model.load_state_dict(state)
         return model.to(device).eval()

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..augment import DSA, make_dsa
 from ..errors import UserError
 from ..registry import Registry
-
-if TYPE_CHECKING:
-    from ..augment import DSA
 
 #: The architectures of the cross-architecture tables of the DC/DSA/DM/MTT/GLaD papers.
 PAPER_MODELS = ("convnet", "alexnet", "vgg11", "resnet18", "vit")
@@ -74,8 +72,6 @@ class EvalProtocol:
     def make_dsa(self, digits: bool = False) -> DSA | None:
         """The augmentation this protocol trains with (``None`` when ``dsa_strategy`` is off);
         ``digits`` drops the flip, as for MNIST-like sets (``DatasetSplits.digits``)."""
-        from ..augment import make_dsa
-
         dsa = make_dsa(self.dsa_strategy, digits=digits)
         return dsa if dsa.enabled else None
 

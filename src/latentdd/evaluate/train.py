@@ -31,6 +31,7 @@ from torch import nn
 
 from ..data.dataset import ImageDataset
 from ..errors import UserError
+from ..nets import create_model
 from ..seeding import draw_seed, make_generator, seeded_global_rng
 from .protocols import EvalProtocol
 
@@ -71,8 +72,6 @@ def lr_schedule(protocol: EvalProtocol, lr: float | None = None) -> list[float]:
 
 
 def _default_factory() -> ModelFactory:
-    from ..nets import create_model
-
     return create_model
 
 

@@ -31,7 +31,7 @@ import math
 from typing import Any
 
 from ..errors import UserError
-from . import register_preset
+from .registry import register_preset
 
 _COMMON = {
     "lr_img": 0.1,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import register_preset
+from .registry import register_preset
 
 _COMMON = {"lr_img": 1.0, "lr_feat": 10.0, "lr_latent": 0.01, "momentum": 0.5, "dsa": True, "init": "auto"}
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import register_preset
+from .registry import register_preset
 
 # (syn_steps, expert_epochs, max_start_epoch, zca, lr_img, lr_lr, lr_teacher, batch_syn)
 _TABLE: dict[str, dict[int, tuple[int, int, int, bool, float, float, float, int | None]]] = {

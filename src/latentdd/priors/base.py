@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import UserError
+
 
 class Prior(nn.Module, ABC):
     """Base class; subclasses set the attributes below and implement the four methods."""
@@ -72,8 +74,6 @@ class Prior(nn.Module, ABC):
         ...
 
     def check_layer(self, k: int) -> int:
-        from ..errors import UserError
-
         if not 0 <= k < self.num_layers:
             raise UserError(
                 f"layer {k} does not exist in prior {self.arch!r}; choose --layer between 0 and "

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..priors import PRIORS
 from .document import Section, Table
 from .fmt import nbytes, ratio, seconds
 from .references import RunRefs
@@ -35,7 +36,6 @@ def prior_weight_bytes(record: dict[str, Any]) -> int | None:
     arch, config = record.get("arch"), record.get("config")
     if not arch or not isinstance(config, dict):
         return None
-    from ..priors import PRIORS
 
     try:
         module = PRIORS.create(arch, **config)

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 import torch.nn.functional as F
 
-from ..errors import UserError
-from .base import Prior
+from ...errors import UserError
+from ..base import Prior
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from diffusers import AutoencoderKL

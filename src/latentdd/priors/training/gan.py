@@ -30,19 +30,18 @@ import torch.nn.functional as F
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ..augment.diffaugment import DiffAugment
-from ..errors import UserError
-from ..fileio import atomic_write, atomic_write_text
-from ..seeding import draw_seed, make_generator, seeded_global_rng
-from . import conditional  # noqa: F401  (registers the built-in architectures)
-from .base import Prior
+from ...augment.diffaugment import DiffAugment
+from ...errors import UserError
+from ...fileio import atomic_write, atomic_write_text
+from ...seeding import draw_seed, make_generator, seeded_global_rng
+from ..base import Prior
+from ..loading.io import save_prior
+from ..models import PRIORS  # the package registers every built-in architecture
 from .discriminator import ProjectionDiscriminator
-from .io import save_prior
-from .registry import PRIORS
-from .training_state import GeneratorState, resume_training_state, save_training_state
+from .state import GeneratorState, resume_training_state, save_training_state
 
 if TYPE_CHECKING:  # priors only need the ImageDataset interface, not the data package at import time
-    from ..data.dataset import ImageDataset
+    from ...data.dataset import ImageDataset
 
 #: default length of ``latentdd prior train`` -- a few minutes on a 2-core CPU for MNIST
 DEFAULT_STEPS = 1000

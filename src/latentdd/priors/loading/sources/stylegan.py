@@ -1,6 +1,6 @@
 """``--prior stylegan:PATH[?key=value&...]`` or a bare ``PATH.pkl``: an NVlabs-style network pickle
 (StyleGAN2-ADA-PyTorch, StyleGAN3, StyleGAN-XL), driven by
-:class:`~latentdd.priors.stylegan.StyleGANPrior`.
+:class:`~latentdd.priors.models.stylegan.StyleGANPrior`.
 
 The pickle is the dict NVlabs' training writes (``G``, ``D``, ``G_ema``, ...); the generator used
 is ``G_ema``, as their ``legacy.load_network_pkl`` returns it.  Their pickles name classes of
@@ -31,10 +31,10 @@ from urllib.parse import parse_qsl
 import torch
 from torch import nn
 
-from ...errors import UserError
-from ..base import Prior
-from ..resolve import PriorRequest, file_record, register_source
-from ..stylegan import DEFAULT_TRUNCATION, StyleGANPrior
+from ....errors import UserError
+from ...base import Prior
+from ...models.stylegan import DEFAULT_TRUNCATION, StyleGANPrior
+from .base import PriorRequest, file_record, register_source
 
 FIX = (
     "clone https://github.com/NVlabs/stylegan3 (or autonomousvision/stylegan-xl for StyleGAN-XL pickles) "

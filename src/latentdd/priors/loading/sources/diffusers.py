@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from ...errors import UserError
-from ..autoencoder import ARCH, AutoencoderKLPrior, require_diffusers
-from ..base import Prior
-from ..resolve import PriorRequest, file_record, register_source
+from ....errors import UserError
+from ...base import Prior
+from ...models.autoencoder import ARCH, AutoencoderKLPrior, require_diffusers
+from .base import PriorRequest, file_record, register_source
 
 USAGE = (
     "use --prior diffusers:HUB_ID or diffusers:path/to/folder (made by save_pretrained), e.g. "

@@ -27,8 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Prior
-from .registry import PRIORS
+from ..base import Prior
+from ..registry import PRIORS
 
 
 class ModulatedStage(nn.Module):

@@ -1,6 +1,6 @@
 """``sgen``: a small StyleGAN-style generator of latentdd's own, laid out like StyleGAN3 / StyleGAN-XL.
 
-Why it exists: it lets the StyleGAN code path (:class:`~latentdd.priors.stylegan.StyleGANPrior`,
+Why it exists: it lets the StyleGAN code path (:class:`~latentdd.priors.models.stylegan.StyleGANPrior`,
 the same adapter that drives NVlabs pickles) be trained, tested and used on a CPU, with no
 third-party code.  The network has the NVlabs attribute layout:
 
@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .registry import PRIORS
+from ..registry import PRIORS
 from .stylegan import StyleGANPrior
 
 #: starts nearer each class centre than GLaD's psi = 1: a small CPU-trained generator's tails are its

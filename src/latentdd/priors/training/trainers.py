@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..registry import Registry
-from .train import train_prior
-from .train_autoencoder import train_autoencoder
+from ...registry import Registry
+from .autoencoder import train_autoencoder
+from .gan import train_prior
 
 #: ``arch -> trainer(train_split, *, steps, epochs, seed, device, out, progress, arch, ...)``
 TRAINERS: Registry[Any] = Registry("trainable prior architecture")

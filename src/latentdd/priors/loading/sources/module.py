@@ -8,7 +8,7 @@ Arguments after ``?`` are parsed as JSON when they parse (``size=32``, ``scale=0
 factory can serve several datasets.
 
 A module that does not subclass :class:`~latentdd.priors.base.Prior` is wrapped by
-:class:`~latentdd.priors.adapter.InterfacePrior`, which checks the interface up front and names
+:class:`~latentdd.priors.models.adapter.InterfacePrior`, which checks the interface up front and names
 whatever is missing.
 """
 
@@ -25,10 +25,10 @@ from urllib.parse import parse_qsl
 
 from torch import nn
 
-from ...errors import UserError
-from ..adapter import as_prior
-from ..base import Prior
-from ..resolve import PriorRequest, file_record, register_source
+from ....errors import UserError
+from ...base import Prior
+from ...models.adapter import as_prior
+from .base import PriorRequest, file_record, register_source
 
 USAGE = "use --prior module:package.module:factory or module:path/to/file.py:factory"
 

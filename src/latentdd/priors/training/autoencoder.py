@@ -25,12 +25,12 @@ import torch
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
-from ..errors import UserError
-from ..fileio import atomic_write
-from ..seeding import make_generator, seeded_global_rng
-from .io import save_prior
-from .kl_autoencoder import ARCH, KLAutoencoderPrior
-from .train import (
+from ...errors import UserError
+from ...fileio import atomic_write
+from ...seeding import make_generator, seeded_global_rng
+from ..loading.io import save_prior
+from ..models.kl_autoencoder import ARCH, KLAutoencoderPrior
+from .gan import (
     Monitor,
     checkpoint_path,
     dataset_fingerprint,
@@ -41,11 +41,11 @@ from .train import (
     save_sample_grid,
     training_record,
 )
-from .train import total_steps as count_steps
-from .training_state import resume_training_state, save_training_state
+from .gan import total_steps as count_steps
+from .state import resume_training_state, save_training_state
 
 if TYPE_CHECKING:
-    from ..data.dataset import ImageDataset
+    from ...data.dataset import ImageDataset
 
 #: The EMA's decay at step t is min(ema_decay, (1 + t) / (10 + t)): without this warm-up the average
 #: of a 3000-step run still held 5 % of the random initial weights, and at step 1000 its CIFAR-10

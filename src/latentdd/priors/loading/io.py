@@ -17,11 +17,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from ..errors import UserError
-from ..fileio import atomic_write
-from . import conditional, kl_autoencoder, sgen  # noqa: F401  (register the built-in architectures)
-from .base import Prior
-from .registry import PRIORS
+from ...errors import UserError
+from ...fileio import atomic_write
+from ..base import Prior
+from ..models import PRIORS  # the package registers every built-in architecture
 
 KIND = "prior"
 FORMAT_VERSION = 1

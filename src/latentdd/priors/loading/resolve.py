@@ -16,52 +16,15 @@ each run folder (``prior.json``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..errors import UserError
-from ..registry import Registry
-from .base import Prior
-from .io import file_sha256, load_prior
-from .random_prior import RANDOM_ARCH, make_random_prior
-
-BUILTIN_DIR = Path(__file__).parent / "builtin"
-
-
-@dataclass(frozen=True)
-class PriorRequest:
-    """What the dataset needs from a prior, plus the user's declared provenance."""
-
-    num_classes: int
-    channels: int
-    image_size: int
-    seed: int
-    device: str | torch.device = "cpu"
-    license: str | None = None
-    source: str | None = None
-
-
-#: ``scheme -> loader(rest, request) -> (prior, record)``
-PRIOR_SOURCES: Registry[tuple[Prior, dict[str, Any]]] = Registry("prior source")
-
-#: ``(suffix, scheme)``: bare paths with these suffixes go to that scheme's loader.
-PATH_SUFFIXES: dict[str, str] = {}
-
-
-def register_source(scheme: str, *, suffixes: tuple[str, ...] = ()) -> Callable:
-    """Register a loader for ``scheme:...`` specs (and for bare paths ending in ``suffixes``)."""
-    for s in suffixes:
-        PATH_SUFFIXES[s.lower()] = scheme
-    return PRIOR_SOURCES.register(scheme)
-
-
-def builtin_priors() -> list[str]:
-    """Names usable as ``builtin:NAME``."""
-    return sorted(p.stem for p in BUILTIN_DIR.glob("*.safetensors")) if BUILTIN_DIR.is_dir() else []
+from ...errors import UserError
+from ..base import Prior
+from .io import load_prior
+from .sources import BUILTIN_DIR, PATH_SUFFIXES, PRIOR_SOURCES, PriorRequest, builtin_priors
 
 
 def describe_builtin_priors() -> list[dict[str, Any]]:
@@ -86,33 +49,8 @@ def describe_builtin_priors() -> list[dict[str, Any]]:
     return out
 
 
-@register_source("random")
-def _random(rest: str, req: PriorRequest) -> tuple[Prior, dict[str, Any]]:
-    arch = rest or RANDOM_ARCH  # random:sgen -> a random-weight sgen
-    prior = make_random_prior(req.num_classes, req.channels, req.image_size, req.seed, arch=arch).to(
-        req.device
-    )
-    return prior, {"source": "random", "arch": arch, "seed": req.seed, "config": prior.config()}
-
-
-@register_source("builtin")
-def _builtin(name: str, req: PriorRequest) -> tuple[Prior, dict[str, Any]]:
-    path = BUILTIN_DIR / f"{name}.safetensors"
-    if not path.is_file():
-        known = ", ".join(builtin_priors()) or "none are installed"
-        raise UserError(f"no built-in prior {name!r} (available: {known}); pass a prior file or 'random'")
-    return load_prior(path, device=req.device)
-
-
-@register_source("file")
-def _file(path: str, req: PriorRequest) -> tuple[Prior, dict[str, Any]]:
-    return load_prior(Path(path), device=req.device)
-
-
 def split_spec(spec: str) -> tuple[str, str]:
     """``"module:a.b:f"`` -> ``("module", "a.b:f")``; a bare path -> its suffix's scheme or ``file``."""
-    from . import sources  # noqa: F401  (registers module:, StyleGAN pickles, diffusers; imported late)
-
     if spec == "random":
         return "random", ""
     head, sep, rest = spec.partition(":")
@@ -145,12 +83,6 @@ def absolute_spec(spec: str) -> str:
         body = _absolute_if_local(body)
     rebuilt = body + q + query
     return rebuilt if rest == spec else f"{scheme}:{rebuilt}"
-
-
-def file_record(path: str | Path) -> dict[str, Any]:
-    """The part of a provenance record every file-backed prior shares."""
-    p = Path(path)
-    return {"path": str(p.resolve()), "file_sha256": file_sha256(p)}
 
 
 def _check_fits(prior: Prior, record: dict[str, Any], spec: str, req: PriorRequest) -> None:

@@ -25,8 +25,8 @@ from typing import Any
 
 import torch
 
+from ..registry import PRIORS
 from .autoencoder import AutoencoderKLPrior, require_diffusers
-from .registry import PRIORS
 
 ARCH = "ae"
 

@@ -38,8 +38,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import UserError
-from .base import Prior
+from ...errors import UserError
+from ..base import Prior
 
 #: GLaD samples its starts without truncation (``G.mapping(zs, labels)``, psi = 1): starts as diverse
 #: as the generator's samples.  Pass ``truncation_psi=0.7`` for starts nearer each class centre.

@@ -12,8 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import UserError
-from .base import Prior
+from ...errors import UserError
+from ..base import Prior
 
 #: attributes and methods a prior must have (see docs/priors.md)
 REQUIRED = (

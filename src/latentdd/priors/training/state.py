@@ -14,8 +14,8 @@ from typing import Any, Protocol
 
 import torch
 
-from ..errors import UserError
-from ..fileio import atomic_write
+from ...errors import UserError
+from ...fileio import atomic_write
 
 CHECKPOINT_VERSION = 1
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..seeding import make_generator, seeded_global_rng
-from . import conditional, sgen  # noqa: F401  (registers the built-in architectures)
-from .base import Prior
-from .registry import PRIORS
+from ...seeding import make_generator, seeded_global_rng
+from ..base import Prior
+from ..registry import PRIORS
 
 RANDOM_ARCH = "cgen"
 
