@@ -17,8 +17,8 @@ from latentdd.priors import (
     resolve_prior,
     save_prior,
 )
-from latentdd.priors.training import gan as train_module
 from latentdd.priors.loading.resolve import BUILTIN_DIR
+from latentdd.priors.training import gan as train_module
 from latentdd.priors.training.gan import checkpoint_path, grid_path, train_prior
 from latentdd.seeding import make_generator, seeded_global_rng
 
