@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..data.dataset import ImageDataset
 from ..errors import UserError
 from ..nets import create_model
+from ..nets.fit import train_epoch
 from ..seeding import draw_seed, make_generator, seeded_global_rng
 from .protocols import EvalProtocol
 
@@ -175,8 +175,7 @@ def fit_network(
     optimizer = torch.optim.SGD(
         model.parameters(), lr=schedule[0], momentum=protocol.momentum, weight_decay=protocol.weight_decay
     )
-    augment = dsa is not None and getattr(dsa, "enabled", True)
-    n, bs = x.shape[0], protocol.batch_size
+    augment = dsa if dsa is not None and getattr(dsa, "enabled", True) else None
 
     first_epoch, trained_before = 0, 0.0
     state = _load_checkpoint(checkpoint) if checkpoint is not None else None
@@ -206,16 +205,7 @@ def fit_network(
     for epoch in epochs:
         for group in optimizer.param_groups:
             group["lr"] = schedule[epoch]
-        order = torch.randperm(n, generator=order_gen).to(device)
-        for i in range(0, n, bs):
-            idx = order[i : i + bs]
-            xb, yb = x[idx], y[idx]
-            if augment:
-                xb = dsa(xb, aug_gen)
-            loss = F.cross_entropy(model(xb), yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        train_epoch(model, optimizer, x, y, protocol.batch_size, order_gen, augment, aug_gen)
         if (
             checkpoint is not None
             and epoch + 1 < protocol.epochs

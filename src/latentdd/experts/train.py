@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from ..augment import DEFAULT_STRATEGY, make_dsa
@@ -34,6 +33,7 @@ from ..device import resolve_device
 from ..errors import UserError
 from ..evaluate.train import measure_accuracy
 from ..nets import create_model
+from ..nets.fit import train_epoch
 from ..seeding import draw_seed, make_generator
 from .buffer import (
     ZCA_FILE,
@@ -117,18 +117,10 @@ def train_one_expert(
     trajectory = torch.empty(settings.epochs + 1, sum(p.numel() for p in net.parameters()))
     trajectory[0] = flat_parameters(net).cpu()
     x, y = train.images.to(device), train.labels.to(device)
+    augment = dsa if dsa is not None and dsa.enabled else None
     net.train()
     for epoch in range(settings.epochs):
-        order = torch.randperm(len(train), generator=order_gen).to(device)
-        for i in range(0, len(train), settings.batch):
-            idx = order[i : i + settings.batch]
-            xb = x[idx]
-            if dsa is not None and dsa.enabled:
-                xb = dsa(xb, aug_gen)
-            loss = F.cross_entropy(net(xb), y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+        train_epoch(net, optimizer, x, y, settings.batch, order_gen, augment, aug_gen)
         trajectory[epoch + 1] = flat_parameters(net).cpu()
         if not torch.isfinite(trajectory[epoch + 1]).all():
             raise UserError(

@@ -44,6 +44,7 @@ from torch import nn
 
 from ..augment import DSA
 from ..errors import UserError
+from ..nets.fit import train_epoch
 from ..presets.dc import loops_for_ipc
 from ..seeding import seeded_global_rng
 from .base import OBJECTIVES, Objective, ObjectiveContext, RealSampler
@@ -190,17 +191,8 @@ class GradientMatching(Objective):
         net.train()
         optimizer = torch.optim.SGD(net.parameters(), lr=self.ctx.cfg.lr_net)
         batch = int(self.ctx.cfg.batch_train)
-        for _ in range(self.inner_loop):
-            order = torch.randperm(images.shape[0], generator=generator).to(images.device)
-            for start in range(0, images.shape[0], batch):
-                idx = order[start : start + batch]
-                x = images[idx]
-                if self.dsa is not None:
-                    x = self.dsa(x, generator)  # per-sample draws, as the reference's seed=-1
-                loss = F.cross_entropy(net(x), labels[idx])
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+        for _ in range(self.inner_loop):  # DSA: per-sample draws, as the reference's seed=-1
+            train_epoch(net, optimizer, images, labels, batch, generator, self.dsa)
 
     # --- resumable state ---------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
