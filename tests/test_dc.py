@@ -24,15 +24,6 @@ CLASSES = 3
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These networks are tiny; on a shared 2-core machine a second OpenMP thread only spins."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def setup(method="dc", dsa=True, model_args=None, n=12, size=8, **cfg):
     g = make_generator(0)
     images = torch.randn(CLASSES * n, 1, size, size, generator=g)

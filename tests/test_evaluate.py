@@ -44,15 +44,6 @@ def quick(**overrides) -> object:
     return get_protocol("quick", **{"epochs": 60, "lr": 0.1, "runs": 1, "dsa_strategy": "none", **overrides})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny nets on a shared 2-core CPU run 10x faster on one thread (no pool contention)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def data() -> tuple[ImageDataset, ImageDataset]:
     return brightness_set(8, seed=1), brightness_set(25, seed=2)

@@ -23,15 +23,6 @@ from latentdd.synth.io import load_synset
 WIDTH = {"width": 8, "depth": 1}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: a second intra-op thread only adds synchronization (10x slower on a busy 2-core box)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def lr_of(objective):
     return objective.syn_lr.detach().item()
 

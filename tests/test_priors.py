@@ -22,16 +22,6 @@ from latentdd.priors.training import gan as train_module
 from latentdd.priors.training.gan import checkpoint_path, grid_path, train_prior
 from latentdd.seeding import make_generator, seeded_global_rng
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids oversubscription on a shared CPU (restored afterwards)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 TINY = dict(latent_dim=8, w_dim=16, base_channels=16, min_channels=8)
 
 

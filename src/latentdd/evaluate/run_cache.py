@@ -29,9 +29,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from .. import __version__
+from ..claims import is_held, try_claim
 from ..data.dataset import ImageDataset
 from ..data.transforms import content_hash
 from ..fileio import atomic_write_json
@@ -162,30 +161,16 @@ class RunCache:
         """Hold the right to train the network of ``key``: yields ``False`` at once (no
         waiting) when another process holds it."""
         label = f"{key['model']}-seed{key['seed']}"
-        root = self._claim_root()
-        root.mkdir(parents=True, exist_ok=True)
-        lock = FileLock(key_file(key, root, label).with_suffix(".lock"), timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
+        claim = try_claim(key_file(key, self._claim_root(), label).with_suffix(".lock"))
+        if claim is None:
             yield False
             return
-        try:
+        with claim:
             yield True
-        finally:
-            lock.release()
 
     def claimed_elsewhere(self) -> list[str]:
         """Labels (``model-seedN``) of the networks that processes are training right now, for
         progress displays: a claim is held when its lock cannot be taken."""
-        root = self._claim_root()
-        held = []
-        for path in sorted(root.glob("*.lock")):
-            lock = FileLock(path, timeout=0)
-            try:
-                lock.acquire()
-            except Timeout:
-                held.append(path.stem.rsplit("-", 1)[0])
-                continue
-            lock.release()
-        return held
+        return [
+            path.stem.rsplit("-", 1)[0] for path in sorted(self._claim_root().glob("*.lock")) if is_held(path)
+        ]

@@ -18,7 +18,6 @@ uninterrupted run, so a killed evaluation loses minutes, not the network.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from torch import nn
 
 from ..data.dataset import ImageDataset
 from ..errors import UserError
+from ..fileio import atomic_write
 from ..nets import create_model
 from ..nets.fit import train_epoch
 from ..seeding import draw_seed, make_generator, seeded_global_rng
@@ -247,11 +247,8 @@ def train_and_test(
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write atomically (temp file + rename): a kill mid-write leaves the previous checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    """Write atomically: a kill mid-write leaves the previous checkpoint."""
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
 def _load_checkpoint(path: Path) -> dict[str, Any] | None:

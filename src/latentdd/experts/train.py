@@ -27,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..augment import DEFAULT_STRATEGY, make_dsa
+from ..claims import try_claim
 from ..data.dataset import DatasetSplits, ImageDataset
 from ..data.zca import ZCA, ZCA_EPS
 from ..device import resolve_device
@@ -44,7 +45,6 @@ from .buffer import (
     lock_path,
     save_expert,
 )
-from .lock import try_claim
 
 log = logging.getLogger("latentdd.experts")
 
@@ -201,6 +201,7 @@ def train_experts(
                 continue
             with claim:
                 if is_complete(expert_path(folder, k), epochs):  # finished by a peer meanwhile
+                    claim.finish()
                     report.skipped.append(k)
                     bar.update(epochs)
                     continue
@@ -216,6 +217,7 @@ def train_experts(
                     "device": str(dev),
                 }
                 save_expert(expert_path(folder, k), trajectory, index, settings, extra)
+                claim.finish()  # the expert file records it: no lock file left in the buffer
             report.trained.append(k)
             if acc is not None:
                 report.test_accuracy[k] = acc

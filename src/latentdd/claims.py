@@ -1,0 +1,61 @@
+"""Cross-process claims: "I am training this expert / this network; others, take another one".
+
+One mechanism for every claim latentdd makes (experts of a buffer, networks of an evaluation):
+``filelock``'s lock files.  The claim is an exclusive ``flock`` on the file, so it is exclusive
+between processes (and between two claims in one process), and the kernel drops it when its
+holder dies -- a killed job never blocks a piece of work.  The file itself stays behind; only
+the lock on it means "held".
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+
+class Claim:
+    """A held claim; :meth:`release` (or the holder's death) ends it."""
+
+    def __init__(self, lock: FileLock) -> None:
+        self._lock = lock
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            self._lock.release()
+
+    def finish(self) -> None:
+        """Release and delete the lock file, once the work it guarded is done *and recorded where a
+        later claimant checks first* (a finished expert file): a peer that still locks the unlinked
+        file, or one that makes a new file meanwhile, then finds the work done and skips it."""
+        path = Path(self._lock.lock_file)
+        self.release()
+        path.unlink(missing_ok=True)
+
+    def __enter__(self) -> Claim:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def try_claim(path: str | os.PathLike) -> Claim | None:
+    """Claim ``path`` at once, or ``None`` when a live process (this one included) holds it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return None
+    return Claim(lock)
+
+
+def is_held(path: str | os.PathLike) -> bool:
+    """Whether some process holds the claim on ``path`` right now (for progress displays)."""
+    claim = try_claim(path)
+    if claim is None:
+        return True
+    claim.release()
+    return False
