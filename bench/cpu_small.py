@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 
 from filelock import FileLock, Timeout
+from network_results import pack, unpack
 
 from latentdd import api
 from latentdd.config import build_config
@@ -306,6 +307,8 @@ def sweep_job(
     except Timeout:
         print(f"[{dataset}] {name}: another worker is distilling it; back to it later", flush=True)
         return False
+    packed = f"{dataset_slug(dataset)}-{name}"
+    unpack(packed, out / name)  # networks an earlier session finished: read back, not retrained
     try:
         metrics = api.evaluate(
             out / name,
@@ -318,11 +321,13 @@ def sweep_job(
             wait_for_others=wait,
         )
     except NetworksInProgress as busy:
+        pack(out / name, packed)
         print(
             f"[{dataset}] {name}: {busy.count} network(s) are being trained by another worker; back to it later",
             flush=True,
         )
         return False
+    pack(out / name, packed)  # bench/results/networks/: what a later session reads back
     stats = json.loads((out / name / RunDir.STATS).read_text())
     metrics["distill_seconds"] = stats["distill_seconds"]
     metrics["peak_rss_mb"] = stats["peak_rss_mb"]

@@ -2,7 +2,7 @@
 # After (or during) the cpu-small sweep: everything BENCHMARKS.md quotes from it, regenerated from the runs.
 #   bash bench/finalize_cpu_small.sh [DATASET ...]     (default: mnist cifar10)
 # - bench/results/cpu_small_progress.{json,md}: every finished network (bench/eval_progress.py)
-# - bench/results/eval_runs/<dataset>-<run>/: a copy of each finished network's JSON (the sweep can resume from it)
+# - bench/results/networks/<dataset>-<run>.json: each finished network's JSON, packed (the sweep resumes from it)
 # - bench/results/compare-<dataset>.md: `latentdd compare` over the runs that have metrics.json
 # - bench/results/report-<dataset>-dm-cpu-small/report.{html,md} + screenshot.png (headless Chromium), with the
 #   full-data reference measured by bench/full_data_reference.sh when it is in the cache
@@ -18,9 +18,7 @@ for ds in $datasets; do
   for run in $(run_dirs "$ds"); do
     [ -d "$run/eval_runs" ] || continue
     runs+=("$run")
-    dest=bench/results/eval_runs/$ds-$(basename "$run")
-    mkdir -p "$dest"
-    cp -n "$run"/eval_runs/*.json "$dest"/ 2>/dev/null || true
+    python bench/network_results.py pack "$run" "$ds-$(basename "$run")"
   done
 done
 python bench/eval_progress.py "${runs[@]}" --json bench/results/cpu_small_progress.json --markdown \

@@ -32,10 +32,6 @@ print(best["name"], best["settings"]["prior"], " ".join(f"--set {k}={v}" for k, 
 print(f"chosen on validation: {best['name']} ({best['val_accuracy']} %)", file=sys.stderr)
 PY
 )
-# reuse the pixel set's finished networks of an earlier session (same set, same keys: read back, not retrained)
-if [ -d "bench/results/eval_runs/${slug}-dm-pixel-ipc1" ]; then
-  mkdir -p "bench/out/${slug}/dm-pixel-ipc1/eval_runs"
-  cp -n bench/results/eval_runs/"${slug}"-dm-pixel-ipc1/*.json "bench/out/${slug}/dm-pixel-ipc1/eval_runs/"
-fi
+# bench/cpu_small.py reads back the networks earlier sessions finished (bench/results/networks/)
 # shellcheck disable=SC2086
 python bench/cpu_small.py --datasets "$ds" --spaces pixel latent --ipcs 1 --prior "$prior" --tag "$tag" $sets --device cpu

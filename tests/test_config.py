@@ -68,3 +68,21 @@ def test_atomic_writes_get_normal_permissions(tmp_path):
     os.umask(umask)
     assert (tmp_path / "a.txt").stat().st_mode & 0o777 == 0o666 & ~umask
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]  # no temp file left behind
+
+
+def test_each_methods_settings_live_with_its_presets_and_stay_flags():
+    """DistillConfig is composed of the common settings and every method's registered class: a field
+    declared in presets/mtt.py is a config field (flag, YAML key) without an edit to config.py."""
+    from dataclasses import fields
+
+    from latentdd.config import CommonSettings, DistillConfig
+    from latentdd.presets import METHOD_SETTINGS
+
+    names = {f.name for f in fields(DistillConfig)}
+    assert {"dc", "dsa", "mtt"} <= set(METHOD_SETTINGS)
+    for group in METHOD_SETTINGS.values():
+        own = {f.name for f in fields(group)}
+        assert own <= names and not own & {f.name for f in fields(CommonSettings)}
+    assert "syn_steps" not in {f.name for f in fields(CommonSettings)}
+    cfg = build_config({"method": "mtt", "ipc": 1, "syn_steps": 3})
+    assert cfg.syn_steps == 3 and "syn_steps" in cfg.to_dict()

@@ -1,4 +1,6 @@
-"""One flat, typed config for a distillation run.
+"""One flat, typed config for a distillation run, composed of the settings every method reads
+(:class:`CommonSettings`) and each method's own, declared beside its presets
+(``presets/<method>.py``, :func:`~latentdd.presets.register_settings`).
 
 Everything a run needs to be repeated lives here and is written to ``config.yaml``.
 Values are resolved in this order (later wins): field defaults -> the preset of the
@@ -19,11 +21,13 @@ from typing import Any
 import yaml
 
 from .errors import UserError
-from .presets import resolve_preset
+from .presets import METHOD_SETTINGS, resolve_preset
 
 
 @dataclass
-class DistillConfig:
+class CommonSettings:
+    """What every method reads; each method's own settings are declared beside its presets."""
+
     # what to distill
     dataset: str = "embedded"
     data_dir: str | None = None
@@ -71,21 +75,8 @@ class DistillConfig:
     checkpoint_every: int = 100
     compile: str = "auto"  # torch.compile the embedding pass: auto (long runs), on, off
     decode_chunk: int = 64  # latent space: images decoded per chunk (memory flat in IPC)
-    # --- gradient matching (DC / DSA) ---
-    outer_loop: int | None = None  # None: the DC paper's rule for the IPC
-    inner_loop: int | None = None
-    dis_metric: str = "ours"  # "ours" (per-output-channel 1 - cos), "mse", "cos"
-    lr_net: float = 0.01
-    batch_syn: int | None = None  # None: all synthetic images of a class
-    batch_train: int = 256  # network training on the synthetic set between outer steps
-    # --- trajectory matching (MTT) ---
-    experts: str | None = None  # folder of expert trajectories (latentdd experts)
-    syn_steps: int = 20
-    expert_epochs: int = 2
-    max_start_epoch: int = 10
-    lr_lr: float = 1e-5
-    lr_teacher: float = 0.01
-    zca: bool | None = None  # MTT: None whitens as the expert buffer was trained; True/False insists
+    # DC, DSA, MTT: synthetic images of a class per step (None: all of them)
+    batch_syn: int | None = None
     # evaluation after distilling
     eval_protocol: str = "quick"
     eval_models: list[str] | None = None
@@ -101,6 +92,26 @@ class DistillConfig:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _compose_config() -> type:
+    """``CommonSettings`` plus every method's settings class (:data:`METHOD_SETTINGS`), one flat
+    dataclass: every field stays a flag and a YAML key, and a new method edits nothing here."""
+    groups = list(dict.fromkeys(METHOD_SETTINGS.values()))
+    seen: dict[str, str] = {f.name: "common" for f in fields(CommonSettings)}
+    for group in groups:
+        for f in fields(group):
+            if f.name in seen:
+                raise ValueError(f"setting {f.name!r} of {group.__name__} is also declared by {seen[f.name]}")
+            seen[f.name] = group.__name__
+    doc = (
+        "The settings of a run: common ones, then each method's (" + ", ".join(sorted(METHOD_SETTINGS)) + ")."
+    )
+    # bases in reverse: a dataclass orders fields from the last base to the first, common ones first
+    return dataclass(type("DistillConfig", (*reversed(groups), CommonSettings), {"__doc__": doc}))
+
+
+DistillConfig = _compose_config()
 
 
 def _coerce(name: str, tp: Any, value: Any) -> Any:

@@ -7,6 +7,23 @@ to config overrides.  A new method's presets are one new file, imported here.
 """
 
 from . import dc, dm, mtt
-from .registry import PRESETS, preset_names, register_preset, resolve_preset
+from .registry import (
+    METHOD_SETTINGS,
+    PRESETS,
+    preset_names,
+    register_preset,
+    register_settings,
+    resolve_preset,
+)
 
-__all__ = ["PRESETS", "dc", "dm", "mtt", "preset_names", "register_preset", "resolve_preset"]
+__all__ = [
+    "METHOD_SETTINGS",
+    "PRESETS",
+    "dc",
+    "dm",
+    "mtt",
+    "preset_names",
+    "register_preset",
+    "register_settings",
+    "resolve_preset",
+]

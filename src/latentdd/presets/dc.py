@@ -28,10 +28,24 @@ real images per class (as DM's cpu-small) to fit a 2-core CPU.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UserError
-from .registry import register_preset
+from .registry import register_preset, register_settings
+
+
+@register_settings("dc", "dsa")
+@dataclass
+class GradientMatchingSettings:
+    """What only gradient matching reads (``--outer-loop``, ``--dis-metric``, ...)."""
+
+    outer_loop: int | None = None  # None: the DC paper's rule for the IPC
+    inner_loop: int | None = None
+    dis_metric: str = "ours"  # "ours" (per-output-channel 1 - cos), "mse", "cos"
+    lr_net: float = 0.01
+    batch_train: int = 256  # network training on the synthetic set between outer steps
+
 
 _COMMON = {
     "lr_img": 0.1,

@@ -34,9 +34,25 @@ the student takes 10 steps, on all images at IPC 1 and on 20 images per step at 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
-from .registry import register_preset
+from .registry import register_preset, register_settings
+
+
+@register_settings("mtt")
+@dataclass
+class TrajectoryMatchingSettings:
+    """What only trajectory matching reads (``--experts``, ``--syn-steps``, ...)."""
+
+    experts: str | None = None  # folder of expert trajectories (latentdd experts)
+    syn_steps: int = 20
+    expert_epochs: int = 2
+    max_start_epoch: int = 10
+    lr_lr: float = 1e-5
+    lr_teacher: float = 0.01
+    zca: bool | None = None  # None whitens as the expert buffer was trained; True/False insists
+
 
 # (syn_steps, expert_epochs, max_start_epoch, zca, lr_img, lr_lr, lr_teacher, batch_syn)
 _TABLE: dict[str, dict[int, tuple[int, int, int, bool, float, float, float, int | None]]] = {

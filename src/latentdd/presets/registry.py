@@ -9,6 +9,25 @@ from ..errors import UserError
 from ..registry import Registry
 
 PresetFn = Callable[[str, int], dict[str, Any]]
+#: ``method -> dataclass`` of the settings only that method reads; :class:`~latentdd.config.DistillConfig`
+#: is composed of the common settings and every class registered here, so a new method declares its
+#: settings beside its presets and flags and config files know them at once
+METHOD_SETTINGS: dict[str, type] = {}
+
+
+def register_settings(*methods: str) -> Callable[[type], type]:
+    """Class decorator: ``methods`` read the settings of this dataclass (every field needs a default)."""
+
+    def decorator(cls: type) -> type:
+        for method in methods:
+            if method in METHOD_SETTINGS:
+                raise ValueError(f"settings of method {method!r} registered twice")
+            METHOD_SETTINGS[method] = cls
+        return cls
+
+    return decorator
+
+
 #: ``"method:preset" -> fn(dataset, ipc) -> config overrides``
 PRESETS: Registry[dict[str, Any]] = Registry("preset")
 
