@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .config import DistillConfig, build_config
+from .config import DistillConfig, apply_overrides, build_config
 from .data import load_dataset
 from .device import resolve_device
 from .engine import distill as _distill
@@ -23,16 +23,38 @@ from .errors import UserError
 from .evaluate import format_table
 from .evaluate import prior_score as prior_scoring
 from .evaluate.parallel import evaluate_in_processes
+from .evaluate.prior_score import format_scores as format_prior_scores
 from .evaluate.target import evaluate_target
+from .experts import ExpertsReport
+from .experts import train_experts as _train_experts
 from .fileio import atomic_write_json
+from .presets.mtt import mtt_whitening
 from .priors.loading.io import save_prior
-from .priors.loading.resolve import resolve_prior
+from .priors.loading.resolve import describe_builtin_priors, resolve_prior
 from .priors.training.trainers import TRAINERS
+from .report import compare_runs, write_report
+from .report.markdown import render_table
+from .report.text import render_text
 from .runs import RunDir
 
 log = logging.getLogger("latentdd")
 
-__all__ = ["build_config", "distill", "evaluate", "format_metrics", "load_dataset", "resume", "train_prior"]
+__all__ = [
+    "build_config",
+    "compare_runs",
+    "describe_builtin_priors",
+    "distill",
+    "evaluate",
+    "format_comparison",
+    "format_metrics",
+    "format_prior_scores",
+    "load_dataset",
+    "resume",
+    "score_prior",
+    "train_experts",
+    "train_prior",
+    "write_report",
+]
 
 
 def distill(cfg: DistillConfig, *, progress: bool = True) -> Path:
@@ -200,3 +222,46 @@ def score_prior(
     if out is not None:
         atomic_write_json(out, scores)
     return scores
+
+
+def train_experts(
+    dataset: str,
+    out: str | Path,
+    *,
+    num: int,
+    epochs: int,
+    data_dir: str | None = None,
+    image_size: int | None = None,
+    model: str = "convnet",
+    model_args: dict[str, Any] | str | None = None,
+    zca: bool | None = None,
+    ipc: int = 10,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+) -> ExpertsReport:
+    """Fill the expert buffer ``out`` for MTT (resumable; several processes may share it).  ``zca``
+    None whitens as MTT's table says for ``dataset`` at ``ipc``; ``model_args`` as in a config
+    (``"width=64,depth=2"`` or a dict)."""
+    if zca is None:
+        zca = mtt_whitening(dataset, ipc)
+    args = apply_overrides(DistillConfig(), {"model_args": model_args or {}}, "command line").model_args
+    splits = load_dataset(dataset, data_dir, image_size=image_size)
+    return _train_experts(
+        splits,
+        out,
+        num=num,
+        epochs=epochs,
+        model=model,
+        model_args=args,
+        zca=zca,
+        seed=seed,
+        device=device,
+        progress=progress,
+    )
+
+
+def format_comparison(run_dirs: list[str], metric: str = "cross", markdown: bool = False) -> str:
+    """``latentdd compare``: the runs as one objective/space x IPC grid, as text or Markdown."""
+    table = compare_runs(run_dirs, metric)
+    return render_table(table) if markdown else render_text(table)

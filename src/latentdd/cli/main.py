@@ -9,6 +9,7 @@ import click
 
 from .. import api
 from ..config import build_config
+from ..demo import run_demo
 from ..errors import UserError
 from .options import parse_extra_flags
 
@@ -261,8 +262,6 @@ def prior_score(
     json_out: str | None,
 ) -> None:
     """How good is PRIOR for a dataset: CAS, Fréchet distance, diversity, saturated pixels."""
-    from ..evaluate.prior_score import format_scores
-
     for name, value in (
         ("--cas-per-class", cas_per_class),
         ("--cas-runs", cas_runs),
@@ -285,15 +284,13 @@ def prior_score(
         feature_per_class=samples_per_class,
         seed=seed,
     )
-    click.echo(format_scores(scores))
+    click.echo(api.format_prior_scores(scores))
 
 
 @prior.command("list")
 def prior_list() -> None:
     """The priors shipped with latentdd (use them as --prior builtin:NAME, offline)."""
-    from ..priors import describe_builtin_priors
-
-    shipped = describe_builtin_priors()
+    shipped = api.describe_builtin_priors()
     if not shipped:
         click.echo("no built-in priors are installed; train one with `latentdd prior train`")
         return
@@ -348,24 +345,17 @@ def experts(
     quiet: bool,
 ) -> None:
     """Train expert trajectories for --method mtt (MTT's buffer.py settings)."""
-    from ..config import DistillConfig, apply_overrides
-    from ..data import load_dataset
-    from ..experts import train_experts
-    from ..presets.mtt import mtt_whitening
-
-    if zca is None:
-        zca = mtt_whitening(dataset, ipc)
-
-    args = apply_overrides(DistillConfig(), {"model_args": model_args or {}}, "command line").model_args
-    splits = load_dataset(dataset, data_dir, image_size=image_size)
-    report = train_experts(
-        splits,
+    report = api.train_experts(
+        dataset,
         out,
         num=num,
         epochs=epochs,
+        data_dir=data_dir,
+        image_size=image_size,
         model=model,
-        model_args=args,
+        model_args=model_args,
         zca=zca,
+        ipc=ipc,
         seed=seed,
         device=device,
         progress=not quiet,
@@ -374,7 +364,7 @@ def experts(
     click.echo(
         f"experts: {report.folder} ({done} of {num} finished; trained {len(report.trained)} now"
         + (f"; {len(report.busy)} in progress elsewhere" if report.busy else "")
-        + f", ZCA {'on' if zca else 'off'})"
+        + f", ZCA {'on' if report.zca else 'off'})"
     )
 
 
@@ -384,8 +374,6 @@ def experts(
 @click.option("--quiet", is_flag=True)
 def demo(out: str, device: str, quiet: bool) -> None:
     """End to end on the embedded dataset, offline: prior, DM in pixel and latent space, evaluation."""
-    from ..demo import run_demo
-
     click.echo(run_demo(out, device=device, progress=not quiet))
 
 
@@ -424,9 +412,7 @@ def report(
     quiet: bool,
 ) -> None:
     """Write one self-contained HTML report (and its Markdown) of one or more runs of one dataset."""
-    from ..report import write_report
-
-    files = write_report(
+    files = api.write_report(
         list(run_dirs),
         out,
         full_data=full_data,
@@ -451,12 +437,7 @@ def report(
 @click.option("--markdown", is_flag=True, help="Print a Markdown table instead of the terminal table.")
 def compare(run_dirs: tuple[str, ...], metric: str, markdown: bool) -> None:
     """Lay runs of one dataset out as one grid: objective/space (rows) x IPC (columns), best marked."""
-    from ..report.compare import compare_runs
-    from ..report.markdown import render_table
-    from ..report.text import render_text
-
-    table = compare_runs(list(run_dirs), metric)
-    click.echo(render_table(table) if markdown else render_text(table))
+    click.echo(api.format_comparison(list(run_dirs), metric, markdown))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -18,13 +17,6 @@ from ..priors.loading.resolve import resolve_prior
 from ..synth.base import SyntheticSet
 from ..synth.latent import LatentSet
 from ..synth.pixel import PixelSet
-
-
-@dataclass
-class Parts:
-    synset: SyntheticSet
-    objective: Objective
-    prior_record: dict[str, Any] | None
 
 
 def check_ipc(cfg: DistillConfig, splits: DatasetSplits) -> None:

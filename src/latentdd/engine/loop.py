@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import logging
 import resource
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..config import DistillConfig
-from ..data import load_dataset
+from ..data import DatasetSplits, load_dataset
 from ..device import resolve_device
 from ..errors import UserError
-from ..objectives import RealSampler
+from ..objectives import Objective, RealSampler
 from ..runs import RunDir, code_version, save_grid
 from ..seeding import make_generator
+from ..synth.base import SyntheticSet
 from ..synth.io import SavedSynset, save_synset
 from .build import build_objective, build_synset, check_ipc
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -50,30 +52,33 @@ def distill(cfg: DistillConfig, *, resume: bool = False, progress: bool = True) 
     # Build every part before touching the run folder, so bad input leaves nothing behind.
     generator = make_generator(cfg.seed)
     synset, prior_record = build_synset(cfg, splits, generator, device)
-    objective = build_objective(cfg, splits, device)
+    job = Job(cfg, run, splits, device, generator, synset, build_objective(cfg, splits, device), prior_record)
     if not resume:
         run.create(cfg)
     handler = run.attach_log()
     try:
-        return _distill(
-            cfg, run, splits, device, resume, progress, generator, synset, prior_record, objective
-        )
+        return _distill(job, resume, progress)
     finally:
         RunDir.detach_log(handler)
 
 
-def _distill(
-    cfg: DistillConfig,
-    run: RunDir,
-    splits,
-    device: torch.device,
-    resume: bool,
-    progress: bool,
-    generator: torch.Generator,
-    synset,
-    prior_record,
-    objective,
-) -> Path:
+@dataclass
+class Job:
+    """Everything one distillation works with, built before the run folder is touched."""
+
+    cfg: DistillConfig
+    run: RunDir
+    splits: DatasetSplits
+    device: torch.device
+    generator: torch.Generator
+    synset: SyntheticSet
+    objective: Objective
+    prior_record: dict[str, Any] | None
+
+
+def _distill(job: Job, resume: bool, progress: bool) -> Path:
+    cfg, run, splits, device, generator = job.cfg, job.run, job.splits, job.device, job.generator
+    synset, objective, prior_record = job.synset, job.objective, job.prior_record
     optimizer = make_optimizer(cfg, synset)
     sampler = RealSampler(splits.train, device)
     state: dict[str, Any] = {"iteration": 0, "losses": [], "seconds": 0.0}
@@ -101,7 +106,15 @@ def _distill(
     run_iterations(
         cfg, synset, objective, sampler, optimizer, generator, state, progress, on_checkpoint=checkpoint
     )
+    _write_results(job, state)
+    save_checkpoint(run.file(RunDir.CHECKPOINT), state, synset, optimizer, generator, objective)
+    log.info("done in %.1f s; synthetic set in %s", state["seconds"], run.file(RunDir.SYNSET))
+    return run.path
 
+
+def _write_results(job: Job, state: dict[str, Any]) -> None:
+    """The synthetic set, its grid and ``distill.json``."""
+    cfg, run, splits, synset, prior_record = job.cfg, job.run, job.splits, job.synset, job.prior_record
     images = synset.decode().cpu()
     train = splits.train
     meta = {
@@ -127,7 +140,7 @@ def _distill(
             mean=train.mean,
             std=train.std,
             meta=meta,
-            tensors={**synset.tensors(), **objective.tensors()},
+            tensors={**synset.tensors(), **job.objective.tensors()},
         ),
     )
     save_grid(
@@ -143,15 +156,12 @@ def _distill(
             "distill_seconds": state["seconds"],
             "seconds_per_iteration": state["seconds"] / max(1, cfg.iterations),
             "iterations": cfg.iterations,
-            "device": str(device),
+            "device": str(job.device),
             "latentdd_version": code_version(),
-            **peak_memory_mb(device),
+            **peak_memory_mb(job.device),
             "loss": state["losses"],
             "prior": prior_record,
             "layer_auto": cfg.extra.get("layer_auto"),
             "dataset": {"name": cfg.dataset, "source": splits.source, **splits.info},
         },
     )
-    save_checkpoint(run.file(RunDir.CHECKPOINT), state, synset, optimizer, generator, objective)
-    log.info("done in %.1f s; synthetic set in %s", state["seconds"], run.file(RunDir.SYNSET))
-    return run.path

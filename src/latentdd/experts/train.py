@@ -54,6 +54,7 @@ class ExpertsReport:
     """What one call did: experts it trained, found finished, or left to other processes."""
 
     folder: Path
+    zca: bool = False  # whether the buffer's experts see ZCA-whitened data
     trained: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
     busy: list[int] = field(default_factory=list)
@@ -181,7 +182,7 @@ def train_experts(
     )
     folder = Path(out_dir)
     ensure_manifest(folder, settings)
-    report = ExpertsReport(folder)
+    report = ExpertsReport(folder, zca=bool(zca))
     todo = [k for k in range(num) if not is_complete(expert_path(folder, k), epochs)]
     report.skipped = [k for k in range(num) if k not in todo]
     if not todo:
