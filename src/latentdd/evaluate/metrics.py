@@ -162,15 +162,9 @@ def run_models(
             if result is not None:
                 reused += 1
             else:
-                with cache.claim(key) as held:
-                    if not held:
-                        return False
-                    result = cache.get(key)  # finished by another process between the read and the claim
-                    if result is None:
-                        partial = cache.checkpoint_path(key)  # a kill mid-network resumes from here
-                        result = train(model, run, images, labels, partial)
-                        cache.put(key, result)
-                        partial.unlink(missing_ok=True)
+                result = cache.fetch_or_train(key, lambda partial: train(model, run, images, labels, partial))
+                if result is None:
+                    return False
             done[model, run] = result
         if bar is not None:
             bar.update(1)

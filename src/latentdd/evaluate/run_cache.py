@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -145,6 +145,25 @@ class RunCache:
         label = f"{key['model']}-seed{key['seed']}"
         for root in self._roots(reading=False):
             write_keyed(key_file(key, root, label), key, asdict(result))
+
+    def fetch_or_train(self, key: dict[str, Any], train: Callable[[Path], RunResult]) -> RunResult | None:
+        """The result of ``key``: read back, or claimed and trained with ``train(checkpoint_path)``
+        (a kill mid-network resumes from that checkpoint), kept the moment it ends; ``None`` when
+        another process holds the claim.  Every cached network latentdd trains -- an evaluation's,
+        the random-real baseline's, the report's full-data reference -- goes through here."""
+        result = self.get(key)
+        if result is not None:
+            return result
+        with self.claim(key) as held:
+            if not held:
+                return None
+            result = self.get(key)  # finished by another process between the read and the claim
+            if result is None:
+                partial = self.checkpoint_path(key)
+                result = train(partial)
+                self.put(key, result)
+                partial.unlink(missing_ok=True)
+        return result
 
     def _claim_root(self) -> Path:
         """Claims and checkpoints live in the shared folder when there is one, so two run folders

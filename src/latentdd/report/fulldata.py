@@ -25,18 +25,18 @@ from typing import Any
 
 import torch
 
-from .. import __version__
 from ..augment import make_dsa
 from ..data import DatasetSplits, load_dataset
 from ..device import resolve_device
 from ..errors import UserError
 from ..evaluate import EvalProtocol, get_protocol, run_cache, summarize, train_and_test
 from ..evaluate.metrics import mean_per_class
+from ..evaluate.run_cache import RunCache
+from ..evaluate.train import RunResult
+from ..nets.convnet import key_kwargs
 from ..nets.registry import MODELS
 from ..paths import user_cache_dir
 from .collect import Run
-
-CACHE_FORMAT = 1
 
 
 def cache_dir() -> Path:
@@ -44,27 +44,30 @@ def cache_dir() -> Path:
 
 
 def cache_key(
-    dataset: str, dataset_sha256: str, model: str, protocol: EvalProtocol, seed: int, digits: bool
+    dataset: str,
+    dataset_sha256: str,
+    model: str,
+    protocol: EvalProtocol,
+    seed: int,
+    digits: bool,
+    image_size: tuple[int, int],
 ) -> dict[str, Any]:
-    """Everything a full-data accuracy depends on (``digits`` switches DSA's flip off)."""
-    return {
-        "format": CACHE_FORMAT,
-        "latentdd": __version__,
+    """Everything a full-data accuracy depends on (``digits`` switches DSA's flip off; a ConvNet's
+    depth follows the resolution), in the evaluation cache's key layout."""
+    context = {
+        "kind": "full data",
         "dataset": dataset,
-        "dataset_sha256": dataset_sha256,
-        "model": model,
-        "seed": int(seed),
         "protocol": run_cache.protocol_training_settings(protocol),
         "digits": bool(digits),
     }
+    return RunCache(cache_dir()).key(
+        context, model, seed, dataset_sha256, key_kwargs(model, image_size, None)
+    )
 
 
 def key_file(key: dict[str, Any], root: Path | None = None) -> Path:
-    return run_cache.key_file(key, root or cache_dir(), f"{key['dataset']}-{key['model']}")
-
-
-def _read_cached(key: dict[str, Any], root: Path | None) -> dict[str, Any] | None:
-    return run_cache.read_keyed(key_file(key, root), key)  # absent or damaged: measure again
+    """Where the result of ``key`` is kept (the evaluation cache's layout)."""
+    return run_cache.key_file(key, root or cache_dir(), f"{key['model']}-seed{key['seed']}")
 
 
 @dataclass
@@ -163,8 +166,10 @@ class FullDataMeasurer:
             return FullData(None, f"not measured: {e}")
         digits = bool(run.meta.get("digits", False))
         pairs = [(m, s) for m in models for s in seeds]
-        keys = {pair: cache_key(run.dataset, sha, pair[0], protocol, pair[1], digits) for pair in pairs}
-        found = {pair: _read_cached(key, self.root) for pair, key in keys.items()}
+        size = tuple(int(s) for s in run.synset.images.shape[-2:])
+        keys = {pair: cache_key(run.dataset, sha, pair[0], protocol, pair[1], digits, size) for pair in pairs}
+        cache = RunCache(self.root or cache_dir())
+        found: dict[tuple[str, int], RunResult | None] = {pair: cache.get(key) for pair, key in keys.items()}
         missing = [pair for pair, hit in found.items() if hit is None]
         n_train = run.stats.get("dataset", {}).get("n_train")
         measured = 0
@@ -203,7 +208,7 @@ class FullDataMeasurer:
                     f"from ({sha[:12]}); pass --data-dir to the original data",
                 )
             n_train = len(splits.train)
-            found.update(self._measure(splits, protocol, missing, keys))
+            found.update(self._measure(splits, protocol, missing, keys, cache))
             measured = len(missing)
         return self._summarize(run, found, protocol, protocol_epochs, n_train, measured)
 
@@ -213,7 +218,11 @@ class FullDataMeasurer:
         protocol: EvalProtocol,
         missing: list[tuple[str, int]],
         keys: dict[tuple[str, int], dict[str, Any]],
-    ) -> dict[tuple[str, int], dict[str, Any]]:
+        cache: RunCache,
+    ) -> dict[tuple[str, int], RunResult | None]:
+        """Train what the cache lacks through the evaluation cache: claimed (another process measuring
+        the same network is waited for by no one -- its result is read by the next report) and
+        checkpointed (an epoch of the full data takes minutes on a CPU; a kill resumes it)."""
         device = self._device()
         dsa = make_dsa(protocol.dsa_strategy, digits=splits.digits)
         bar = None
@@ -221,36 +230,25 @@ class FullDataMeasurer:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=len(missing), desc=f"full data ({len(splits.train)} images)", unit="run")
-        out = {}
+        out: dict[tuple[str, int], RunResult | None] = {}
         try:
             for model, seed in missing:
-                file = key_file(keys[(model, seed)], self.root)
-                # an epoch of the full data takes minutes on a CPU: keep a checkpoint, so that a
-                # killed report resumes the network where it was (same weights as uninterrupted)
-                partial = file.with_suffix(".partial.pt")
-                partial.parent.mkdir(parents=True, exist_ok=True)
-                r = train_and_test(
-                    model,
-                    splits.train.images,
-                    splits.train.labels,
-                    splits.test,
-                    protocol=protocol,
-                    seed=seed,
-                    dsa=dsa,
-                    device=device,
-                    checkpoint=partial,
-                    progress=self.progress,
-                )
-                result = {
-                    "accuracy": r.accuracy,
-                    "per_class": r.per_class,
-                    "train_seconds": r.train_seconds,
-                    "device": str(device),
-                    "n_train": len(splits.train),
-                }
-                run_cache.write_keyed(file, keys[(model, seed)], result)
-                partial.unlink(missing_ok=True)
-                out[(model, seed)] = result
+
+                def train(partial: Path, model: str = model, seed: int = seed) -> RunResult:
+                    return train_and_test(
+                        model,
+                        splits.train.images,
+                        splits.train.labels,
+                        splits.test,
+                        protocol=protocol,
+                        seed=seed,
+                        dsa=dsa,
+                        device=device,
+                        checkpoint=partial,
+                        progress=self.progress,
+                    )
+
+                out[(model, seed)] = cache.fetch_or_train(keys[(model, seed)], train)
                 if bar is not None:
                     bar.update(1)
         finally:
@@ -261,7 +259,7 @@ class FullDataMeasurer:
     def _summarize(
         self,
         run: Run,
-        found: dict[tuple[str, int], dict[str, Any] | None],
+        found: dict[tuple[str, int], RunResult | None],
         protocol: EvalProtocol,
         protocol_epochs: int | None,
         n_train: int | None,
@@ -273,10 +271,9 @@ class FullDataMeasurer:
             results = [r for (m, _), r in found.items() if m == model and r is not None]
             if not results:
                 continue
-            accuracy[model] = summarize([r["accuracy"] for r in results])
-            per_class[model] = mean_per_class([r["per_class"] for r in results])
-            seconds[model] = sum(r["train_seconds"] for r in results) / len(results)
-            n_train = n_train or results[0].get("n_train")
+            accuracy[model] = summarize([r.accuracy for r in results])
+            per_class[model] = mean_per_class([r.per_class for r in results])
+            seconds[model] = sum(r.train_seconds for r in results) / len(results)
         cached = sum(r is not None for r in found.values()) - measured
         how = f"{measured} network(s) trained now, {cached} from the cache in {self.root or cache_dir()}"
         if protocol_epochs and protocol.epochs != protocol_epochs:
