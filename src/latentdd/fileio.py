@@ -12,8 +12,11 @@ from typing import Any
 from .errors import UserError
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` then rename the temp file over ``path`` (same folder, same fs)."""
+def _publish(
+    path: str | os.PathLike, write: Callable[[str], None], publish: Callable[[str, Path], None]
+) -> None:
+    """``write(tmp)`` into a temp file beside ``path``, then ``publish(tmp, path)``; the temp file never
+    outlives the call."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -24,11 +27,26 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
+        publish(tmp, path)
+    finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp_path)`` then rename the temp file over ``path`` (same folder, same fs)."""
+    _publish(path, write, os.replace)
+
+
+def atomic_create(path: str | os.PathLike, write: Callable[[str], None]) -> bool:
+    """Like :func:`atomic_write`, but only if ``path`` does not exist yet (``os.link`` fails if it
+    does): exactly one of several processes publishes; ``False`` for the others, which then read
+    what the winner wrote."""
+    try:
+        _publish(path, write, os.link)
+    except FileExistsError:
+        return False
+    return True
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

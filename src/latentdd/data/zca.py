@@ -128,12 +128,16 @@ class ZCA:
             raise UserError(f"the synthetic set has {present[0]} but not all of {TENSOR_KEYS}; it is damaged")
         return cls(tensors["zca_mean"].reshape(-1).float(), tensors["zca_transform"].float())
 
-    def save(self, path: str | Path, meta: dict | None = None) -> None:
+    def write(self, path: str | Path, meta: dict | None = None) -> None:
+        """Write the file in place (callers publish it atomically: :meth:`save`, ``atomic_create``)."""
         tensors = {**self.to_tensors()}
         if self.inverse is not None:
             tensors["zca_inverse"] = self.inverse.detach().cpu().contiguous()
         metadata = {"latentdd_kind": KIND, "eps": repr(self.eps), "meta": json.dumps(meta or {})}
-        atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+        save_file(tensors, str(path), metadata=metadata)
+
+    def save(self, path: str | Path, meta: dict | None = None) -> None:
+        atomic_write(path, lambda tmp: self.write(tmp, meta))
 
     @classmethod
     def load(cls, path: str | Path) -> ZCA:

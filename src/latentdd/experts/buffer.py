@@ -14,16 +14,14 @@ holds a whole buffer in memory -- the reference loads whole ``replay_buffer_*.pt
 lists of per-epoch tensor lists instead.
 
 Every file is written atomically (temp file + rename), so an ``expert_<k>.safetensors``
-that exists is complete; the manifest is created once (``os.link`` of a finished temp
+that exists is complete; the manifest is created once (``fileio.atomic_create``: ``os.link`` of a finished temp
 file, which fails if another process got there first) and then only compared against.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +32,7 @@ from safetensors.torch import save_file
 
 from ..data.zca import ZCA
 from ..errors import UserError
-from ..fileio import atomic_write
+from ..fileio import atomic_create, atomic_write
 
 KIND = "latentdd-expert"
 FORMAT_VERSION = 1
@@ -94,17 +92,10 @@ def ensure_manifest(folder: str | Path, settings: ExpertSettings) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / MANIFEST
     wanted = _normalized(settings.to_dict())
-    if not path.exists():
-        fd, tmp = tempfile.mkstemp(prefix=f".{MANIFEST}.", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(wanted, f, indent=2)
-            os.link(tmp, path)  # atomic create-if-absent
-            return
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
+    if not path.exists() and atomic_create(
+        path, lambda tmp: Path(tmp).write_text(json.dumps(wanted, indent=2))
+    ):
+        return
     existing = read_manifest(folder)
     diff = {k: (existing.get(k), v) for k, v in wanted.items() if existing.get(k) != v}
     if diff:

@@ -15,7 +15,6 @@ process trains it does not change it.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from ..data.zca import ZCA, ZCA_EPS
 from ..device import resolve_device
 from ..errors import UserError
 from ..evaluate.train import measure_accuracy
+from ..fileio import atomic_create
 from ..nets import create_model
 from ..nets.fit import train_epoch
 from ..seeding import draw_seed, make_generator
@@ -77,14 +77,9 @@ def prepare_zca(splits: DatasetSplits, folder: Path, device: torch.device) -> ZC
     if path.is_file():
         return ZCA.load(path)
     zca = ZCA.fit(splits.train, eps=ZCA_EPS, device=device)
-    tmp = folder / f".{ZCA_FILE}.{os.getpid()}.tmp"
-    zca.save(tmp, {"dataset": splits.name, "sha256": splits.info.get("sha256")})
-    try:
-        os.link(tmp, path)  # atomic publish-if-absent
-    except FileExistsError:
+    meta = {"dataset": splits.name, "sha256": splits.info.get("sha256")}
+    if not atomic_create(path, lambda tmp: zca.write(tmp, meta)):  # a peer published first: use its
         zca = ZCA.load(path)
-    finally:
-        tmp.unlink()
     return zca
 
 
