@@ -60,7 +60,8 @@ def main() -> None:
         seed=args.seed,
         protocol=(
             f"validation split: {args.val_per_class} training images per class held out (seed {args.seed}); "
-            f"DM {args.iterations} iterations, cpu-small preset otherwise; scored by {args.scorers} trained "
+            f"{args.iterations} iterations of the variant's method (DM unless it sets method=), cpu-small preset "
+            f"otherwise; scored by {args.scorers} trained "
             f"{args.epochs} epochs on the distilled set (one seed) and tested on the held-out images"
         ),
     )
