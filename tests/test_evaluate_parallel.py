@@ -1,4 +1,4 @@
-"""``latentdd evaluate --jobs N``: helper processes share one evaluation's networks."""
+"""``latentdd evaluate --jobs N``: a local torchrun job whose ranks share one evaluation's networks."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def test_jobs_give_the_metrics_of_one_process_and_train_each_network_once(two_ru
     alone = api.evaluate(run, progress=False, baseline=False)
     shared = api.evaluate(copy, progress=False, baseline=False, jobs=2)
     assert shared["accuracy"] == alone["accuracy"] and shared["per_class"] == alone["per_class"]
+    assert shared["distributed"] == {"world_size": 2, "backend": "gloo"} and "distributed" not in alone
     kept = sorted(
         f.name.split("-")[0] + "-" + f.name.split("-")[1] for f in (copy / "eval_runs").glob("*.json")
     )

@@ -18,6 +18,7 @@ import torch
 from .config import DistillConfig, apply_overrides, build_config
 from .data import load_dataset
 from .device import resolve_device
+from .distributed import is_main as is_main_process
 from .engine import distill as _distill
 from .errors import UserError
 from .evaluate import format_table
@@ -48,6 +49,7 @@ __all__ = [
     "format_comparison",
     "format_metrics",
     "format_prior_scores",
+    "is_main_process",
     "load_dataset",
     "resume",
     "score_prior",

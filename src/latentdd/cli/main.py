@@ -148,7 +148,8 @@ def evaluate(
         fresh=fresh,
         jobs=jobs,
     )
-    click.echo(api.format_metrics(metrics))
+    if api.is_main_process():  # under torchrun every rank has the metrics; one prints them
+        click.echo(api.format_metrics(metrics))
 
 
 @cli.group()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .. import distributed
 from ..data.dataset import ImageDataset
 from ..data.transforms import content_hash
 from ..nets.convnet import key_kwargs
@@ -104,6 +105,7 @@ def run_models(
     The key cannot see inside a custom ``model_factory``: give each factory its own cache.
     """
     pairs = [(m, r) for m in models for r in range(protocol.runs)]
+    mine = distributed.shard(pairs)  # under torchrun each rank trains its share; one process: all
     # what every run shares goes into each run's cache key (hashing the test set once)
     context = (
         {}
@@ -117,10 +119,10 @@ def run_models(
         }
     )
     bar = None
-    if progress:
+    if progress and distributed.is_main():
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(pairs), desc=desc, unit="run")
+        bar = tqdm(total=len(mine), desc=desc, unit="run")
     done: dict[tuple[str, int], RunResult] = {}
     reused = 0
 
@@ -171,9 +173,10 @@ def run_models(
         return True
 
     try:
-        waiting = [pair for pair in pairs if not attempt(*pair)]
-        if waiting and not wait_for_others:
-            raise NetworksInProgress(len(waiting), cache.root if cache is not None else None)
+        waiting = [pair for pair in mine if not attempt(*pair)]
+        held_elsewhere = sum(distributed.all_gather_object(len(waiting)))  # every rank decides alike
+        if held_elsewhere and not wait_for_others:
+            raise NetworksInProgress(held_elsewhere, cache.root if cache is not None else None)
         if waiting and bar is not None:
             names = ", ".join(f"{m} run {r + 1}" for m, r in waiting)
             bar.set_postfix_str(f"waiting for another process: {names}")
@@ -183,7 +186,9 @@ def run_models(
     finally:
         if bar is not None:
             bar.close()
-    if cache is not None and reused and progress:
+    for part in distributed.all_gather_object(done):  # every rank ends with every result
+        done.update(part)
+    if cache is not None and reused and progress and distributed.is_main():
         print(
             f"{desc}: {reused} of {len(pairs)} run(s) were already finished in {cache.root}; reused them "
             "(pass --fresh to train them again)"
@@ -256,7 +261,7 @@ def evaluate_synset(
     }
     if baseline is not None:
         metrics["baseline_random_real"] = baseline
-    if progress:
+    if progress and distributed.is_main():
         print(format_table(metrics))
     return metrics
 

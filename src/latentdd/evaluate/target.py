@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from .. import distributed
 from ..augment import make_dsa
 from ..config import DistillConfig
 from ..data import load_dataset
@@ -38,10 +39,16 @@ def locate_synset(target: str | Path) -> tuple[SavedSynset, RunDir | None, Disti
             raise UserError(
                 f"run {str(p)!r} has no synthetic set yet; finish it with `latentdd distill --resume {p}`"
             )
-        return load_synset(synset_path), run, run.config(), run.file(RunDir.METRICS)
+        return load_synset(synset_path), run, run.config(), metrics_file(p)
     if not p.exists():
         raise UserError(f"{str(p)!r} does not exist; pass a run folder or a synset.safetensors file")
-    return load_synset(p), None, None, p.with_name(p.stem + ".metrics.json")
+    return load_synset(p), None, None, metrics_file(p)
+
+
+def metrics_file(target: str | Path) -> Path:
+    """Where the evaluation of ``target`` writes its metrics (run folder or bare synset file)."""
+    p = Path(target)
+    return p / RunDir.METRICS if p.is_dir() else p.with_name(p.stem + ".metrics.json")
 
 
 def evaluate_target(
@@ -147,5 +154,9 @@ def evaluate_target(
             "distill_model": meta.get("model", "convnet"),
         }
     )
-    atomic_write_json(metrics_path, metrics)
+    if distributed.world_size() > 1:
+        metrics["distributed"] = distributed.describe()
+    if distributed.is_main():  # one writer; every rank returns the same metrics
+        atomic_write_json(metrics_path, metrics)
+    distributed.barrier()
     return metrics

@@ -1,0 +1,5 @@
+"""``python -m latentdd`` (and ``torchrun ... -m latentdd``): the command line."""
+
+from .cli.main import main
+
+main()

@@ -1,0 +1,103 @@
+"""Many processes, one job: PyTorch's own distributed engine (``torch.distributed``), started by
+``torchrun``.
+
+A command started under ``torchrun --nproc-per-node N [--nnodes M --rdzv-endpoint HOST:PORT] -m
+latentdd ...`` finds ``RANK``/``WORLD_SIZE`` in its environment and joins the process group on first
+use; a single process needs no torchrun and every helper here degrades to the obvious one-process
+answer.  The backend follows the device -- gloo on CPUs, NCCL on CUDA -- unless
+``LATENTDD_DIST_BACKEND`` names another.
+
+What is shared out, and how:
+
+* evaluation: the architecture x seed grid (and the random-real baseline's, and the report's
+  full-data networks) is split among ranks with :func:`shard`; each rank trains its part through the
+  per-network cache and claims, results are gathered with :func:`all_gather_object`, rank 0 writes
+  ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+
+from .errors import UserError
+
+T = TypeVar("T")
+
+#: how long a rank waits for the others at a collective before the job fails with a message
+TIMEOUT = datetime.timedelta(minutes=int(os.environ.get("LATENTDD_DIST_TIMEOUT_MINUTES", "60")))
+
+
+def launched() -> bool:
+    """Whether this process was started as one of several ranks (``torchrun``)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def backend_for(device: torch.device | str | None = None) -> str:
+    """gloo for CPUs, NCCL for CUDA devices, or ``LATENTDD_DIST_BACKEND``."""
+    chosen = os.environ.get("LATENTDD_DIST_BACKEND")
+    if chosen:
+        return chosen
+    kind = (
+        torch.device(device).type if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+    )
+    return "nccl" if kind == "cuda" and dist.is_nccl_available() else "gloo"
+
+
+def ensure_initialized(device: torch.device | str | None = None) -> None:
+    """Join the process group when launched by torchrun and not joined yet (idempotent)."""
+    if not launched() or dist.is_initialized():
+        return
+    if not dist.is_available():
+        raise UserError("this PyTorch build has no torch.distributed; run a single process (no torchrun)")
+    backend = backend_for(device)
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend=backend, timeout=TIMEOUT)
+
+
+def world_size() -> int:
+    ensure_initialized()
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def rank() -> int:
+    ensure_initialized()
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def is_main() -> bool:
+    """Rank 0 (or the only process): the one that writes shared files and prints."""
+    return rank() == 0
+
+
+def shard(items: Sequence[T]) -> list[T]:
+    """This rank's share of ``items``: every ``world_size``-th item from position ``rank``, so the
+    shares are disjoint, cover everything, and differ in size by at most one."""
+    return list(items[rank() :: world_size()])
+
+
+def all_gather_object(obj: Any) -> list[Any]:
+    """Every rank's ``obj``, in rank order (``[obj]`` for one process)."""
+    if world_size() == 1:
+        return [obj]
+    out: list[Any] = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        dist.barrier()
+
+
+def describe() -> dict[str, Any]:
+    """What a result records about how it was run."""
+    if world_size() == 1:
+        return {"world_size": 1}
+    return {"world_size": world_size(), "backend": dist.get_backend()}
