@@ -216,3 +216,26 @@ def test_experts_whiten_as_the_mtt_preset_and_distill_follows_the_buffer(tmp_pat
         assert (objective.zca is not None) is whitened
         with pytest.raises(UserError, match="--zca"):  # an explicit --zca that disagrees is refused
             build_objective(build_config({**settings, "zca": not whitened}), splits, cpu)
+
+
+def test_torchrun_ranks_fill_one_buffer_with_the_experts_of_one_process(tmp_path):
+    """Under torchrun (2 ranks, gloo) the ranks train different experts; the buffer holds exactly the
+    trajectories one process makes (an expert depends only on the seed and its index)."""
+    common = ["--dataset", "embedded", "--image-size", "8", "--model-args", "width=8,depth=1", "--num-experts", "3",
+              "--epochs", "1", "--device", "cpu", "--no-zca", "--quiet"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    done = subprocess.run(
+        [*launch, "-m", "latentdd", "experts", *common, "--out", str(tmp_path / "ranks")],
+        env=env, capture_output=True, text=True, timeout=400,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("experts:") == 1 and "3 of 3 finished; trained 3 now" in done.stdout
+    from latentdd.data import load_dataset
+
+    train_experts(load_dataset("embedded", image_size=8), tmp_path / "one", num=3, epochs=1, model_args={"width": 8, "depth": 1},
+                  zca=False, device="cpu", progress=False)  # fmt: skip
+    for k in range(3):
+        a = load_file(str(expert_path(tmp_path / "ranks", k)))["trajectory"]
+        b = load_file(str(expert_path(tmp_path / "one", k)))["trajectory"]
+        assert torch.equal(a, b), k

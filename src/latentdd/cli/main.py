@@ -307,7 +307,13 @@ def prior_list() -> None:
 @click.option("--dataset", required=True, help="Dataset name, as for distill.")
 @click.option("--data-dir", help="Folder with the data.")
 @click.option(
-    "--num", type=int, required=True, help="Experts the folder should hold (finished ones are skipped)."
+    "--num-experts",
+    "--num",
+    "num",
+    type=int,
+    required=True,
+    help="Experts the folder should hold (finished ones are skipped). Under torchrun write --num-experts: "
+    "torchrun reads --num as its own --numa-binding.",
 )
 @click.option("--epochs", type=int, required=True, help="Training epochs per expert (saved after each).")
 @click.option("--out", required=True, help="Expert folder (several processes may fill one concurrently).")
@@ -362,6 +368,8 @@ def experts(
         progress=not quiet,
     )
     done = len(report.trained) + len(report.skipped)
+    if not api.is_main_process():  # under torchrun: every rank has the merged report; one prints it
+        return
     click.echo(
         f"experts: {report.folder} ({done} of {num} finished; trained {len(report.trained)} now"
         + (f"; {len(report.busy)} in progress elsewhere" if report.busy else "")

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .. import distributed
 from ..augment import DEFAULT_STRATEGY, make_dsa
 from ..claims import try_claim
 from ..data.dataset import DatasetSplits, ImageDataset
@@ -178,12 +179,30 @@ def train_experts(
     folder = Path(out_dir)
     ensure_manifest(folder, settings)
     report = ExpertsReport(folder, zca=bool(zca))
+    distributed.barrier()  # under torchrun every rank sees the same finished experts before any trains
     todo = [k for k in range(num) if not is_complete(expert_path(folder, k), epochs)]
     report.skipped = [k for k in range(num) if k not in todo]
-    if not todo:
-        return report
+    todo = distributed.shard(todo)  # ranks train different experts (claims still guard each one)
+    if todo:
+        _train_listed(todo, report, splits, folder, settings, epochs, dev, progress)
+    report.skipped.sort()
+    return _gathered(report)
+
+
+def _train_listed(
+    todo: list[int],
+    report: ExpertsReport,
+    splits: DatasetSplits,
+    folder: Path,
+    settings: ExpertSettings,
+    epochs: int,
+    dev: torch.device,
+    progress: bool,
+) -> None:
+    """Claim and train the experts ``todo`` (skipping those another process holds or finished)."""
+    train = splits.train
     test: ImageDataset | None = splits.test if len(splits.test) else None
-    if zca:
+    if settings.zca:
         transform = prepare_zca(splits, folder, dev)
         train = transform.apply_dataset(train)
         test = transform.apply_dataset(test) if test is not None else None
@@ -220,5 +239,19 @@ def train_experts(
             log.info("expert %d: test accuracy %.2f%% after %d epochs", k, acc or float("nan"), epochs)
     finally:
         bar.close()
-    report.skipped.sort()
-    return report
+
+
+def _gathered(report: ExpertsReport) -> ExpertsReport:
+    """Under torchrun: every rank's report merged (each rank ends with the whole buffer's account)."""
+    parts = distributed.all_gather_object(report)
+    if len(parts) == 1:
+        return report
+    merged = ExpertsReport(report.folder, zca=report.zca)
+    for part in parts:
+        merged.trained += part.trained
+        merged.busy += part.busy
+        merged.test_accuracy.update(part.test_accuracy)
+    merged.trained.sort()
+    merged.busy = sorted(set(merged.busy) - set(merged.trained))
+    merged.skipped = sorted(set(report.skipped) | {k for p in parts for k in p.skipped})
+    return merged
