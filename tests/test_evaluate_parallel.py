@@ -42,3 +42,36 @@ def test_jobs_refuse_fresh_and_nonpositive_counts(two_runs):
         api.evaluate(run, progress=False, jobs=0)
     result = CliRunner().invoke(cli, ["evaluate", str(run), "--jobs", "0"])
     assert result.exit_code != 0 and "--jobs" in result.output
+
+
+KILLED_RANK = """
+import os, signal, sys
+from latentdd.evaluate import metrics
+from latentdd.evaluate.target import evaluate_target
+
+if os.environ["RANK"] == "1":  # this rank dies mid-evaluation, as an OOM kill would end it
+    metrics.train_and_test = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+evaluate_target(sys.argv[1], progress=False, baseline=False)
+"""
+
+
+def test_a_killed_rank_ends_the_job_with_a_message_not_a_hang(two_runs, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    run, _ = two_runs
+    script = tmp_path / "killed_rank.py"
+    script.write_text(KILLED_RANK)
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    started = time.perf_counter()
+    done = subprocess.run(
+        [*launch, str(script), str(run)],
+        env={**__import__("os").environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0 and time.perf_counter() - started < 240
+    assert "rank" in done.stderr.lower() and "SIGKILL" in done.stderr, done.stderr[-1500:]
+    assert not (run / "metrics.json").exists() or "distributed" not in (run / "metrics.json").read_text()
