@@ -9,6 +9,12 @@ answer.  The backend follows the device -- gloo on CPUs, NCCL on CUDA -- unless
 
 What is shared out, and how:
 
+* distillation (DM, DC, DSA): classes are shared out; every rank holds the whole synthetic set and
+  draws the same network, real indices and augmentation from the shared seed, but embeds (or takes
+  gradients of) only its own classes' real and synthetic images; the pixel gradient of the synthetic
+  set is summed over the ranks, so every rank takes the same step and the sets stay identical.
+  Rank 0 writes the run folder; a checkpoint is one rank's state, so a run resumes on any number of
+  ranks;
 * evaluation: the architecture x seed grid (and the random-real baseline's, and the report's
   full-data networks) is split among ranks with :func:`shard`; each rank trains its part through the
   per-network cache and claims, results are gathered with :func:`all_gather_object`, rank 0 writes
@@ -89,6 +95,20 @@ def all_gather_object(obj: Any) -> list[Any]:
     out: list[Any] = [None] * world_size()
     dist.all_gather_object(out, obj)
     return out
+
+
+def all_reduce_sum_(tensor: torch.Tensor) -> torch.Tensor:
+    """Sum ``tensor`` over the ranks, in place (unchanged for one process)."""
+    if world_size() > 1:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def owned_classes(num_classes: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Boolean mask of the classes this rank owns (every ``world_size``-th; all of them alone)."""
+    mask = torch.zeros(num_classes, dtype=torch.bool, device=device)
+    mask[shard(range(num_classes))] = True
+    return mask
 
 
 def barrier() -> None:

@@ -83,10 +83,12 @@ def distill(
     else:
         cfg = build_config({**options, **extra}, config_file)
         run = api.distill(cfg, progress=not quiet)
-    click.echo(f"synthetic set: {run / 'synset.safetensors'}")
+    if api.is_main_process():  # under torchrun: one rank reports
+        click.echo(f"synthetic set: {run / 'synset.safetensors'}")
     if do_eval:
         metrics = api.evaluate(run, progress=not quiet)
-        click.echo(api.format_metrics(metrics))
+        if api.is_main_process():
+            click.echo(api.format_metrics(metrics))
 
 
 @cli.command()

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from .. import distributed
 from ..augment import make_dsa
 from ..compile import choose_embed
 from ..config import DistillConfig
@@ -108,4 +109,20 @@ def build_objective(cfg: DistillConfig, splits: DatasetSplits, device: torch.dev
         embed=choose_embed(cfg.compile, cfg.iterations, device),
     )
     ctx.model_factory()  # fail early on a bad model name or argument
+    if distributed.world_size() > 1:
+        if cfg.method not in CLASS_SHARDED:
+            raise UserError(
+                f"--method {cfg.method} does not run on several processes yet (class-sharded: "
+                f"{', '.join(sorted(CLASS_SHARDED))}); run it as one process, without torchrun"
+            )
+        if distributed.world_size() > train.num_classes:
+            raise UserError(
+                f"{distributed.world_size()} processes for {train.num_classes} classes: each rank owns whole "
+                f"classes, so start at most {train.num_classes} (torchrun --nproc-per-node)"
+            )
+        ctx.owned = distributed.owned_classes(train.num_classes, device)
     return OBJECTIVES.get(cfg.method)(ctx)
+
+
+#: objectives whose loss is a sum of per-class terms, so ranks can own classes (distributed.py)
+CLASS_SHARDED = ("dm", "dc", "dsa")

@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from .. import distributed
 from ..config import DistillConfig
 from ..data import DatasetSplits, load_dataset
 from ..device import resolve_device
@@ -38,10 +39,11 @@ def distill(cfg: DistillConfig, *, resume: bool = False, progress: bool = True) 
     """Run (or continue) a distillation; returns the run folder."""
     if not cfg.out:
         raise UserError("no output folder given; pass --out RUN_DIR")
+    main = distributed.is_main()  # under torchrun rank 0 alone writes the run folder
     run = RunDir(cfg.out)
     if resume:
         run = RunDir.existing(cfg.out)
-    else:
+    elif main:
         run.ensure_fresh()
     device = resolve_device(cfg.device)
     splits = load_dataset(cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
@@ -53,13 +55,16 @@ def distill(cfg: DistillConfig, *, resume: bool = False, progress: bool = True) 
     generator = make_generator(cfg.seed)
     synset, prior_record = build_synset(cfg, splits, generator, device)
     job = Job(cfg, run, splits, device, generator, synset, build_objective(cfg, splits, device), prior_record)
-    if not resume:
+    if not resume and main:
         run.create(cfg)
-    handler = run.attach_log()
+    distributed.barrier()
+    handler = run.attach_log() if main else None
     try:
         return _distill(job, resume, progress)
     finally:
-        RunDir.detach_log(handler)
+        if handler is not None:
+            RunDir.detach_log(handler)
+        distributed.barrier()
 
 
 @dataclass
@@ -88,7 +93,8 @@ def _distill(job: Job, resume: bool, progress: bool) -> Path:
     if resume and run.file(RunDir.CHECKPOINT).exists():
         state = load_checkpoint(run.file(RunDir.CHECKPOINT), synset, optimizer, generator, objective)
         log.info("resumed %s at iteration %d", run.path, state["iteration"])
-    if prior_record is not None:
+    main = distributed.is_main()
+    if prior_record is not None and main:
         run.write_json(RunDir.PRIOR, prior_record)  # provenance travels with every run
     log.info(
         "distilling %s: method=%s space=%s ipc=%d iterations=%d device=%s",
@@ -100,15 +106,17 @@ def _distill(job: Job, resume: bool, progress: bool) -> Path:
         device,
     )
 
-    def checkpoint() -> None:
-        save_checkpoint(run.file(RunDir.CHECKPOINT), state, synset, optimizer, generator, objective)
+    def checkpoint() -> None:  # every rank holds the same state: rank 0's file serves any number of ranks
+        if main:
+            save_checkpoint(run.file(RunDir.CHECKPOINT), state, synset, optimizer, generator, objective)
 
     run_iterations(
         cfg, synset, objective, sampler, optimizer, generator, state, progress, on_checkpoint=checkpoint
     )
-    _write_results(job, state)
-    save_checkpoint(run.file(RunDir.CHECKPOINT), state, synset, optimizer, generator, objective)
-    log.info("done in %.1f s; synthetic set in %s", state["seconds"], run.file(RunDir.SYNSET))
+    if main:
+        _write_results(job, state)
+        save_checkpoint(run.file(RunDir.CHECKPOINT), state, synset, optimizer, generator, objective)
+        log.info("done in %.1f s; synthetic set in %s", state["seconds"], run.file(RunDir.SYNSET))
     return run.path
 
 
@@ -162,6 +170,7 @@ def _write_results(job: Job, state: dict[str, Any]) -> None:
             "loss": state["losses"],
             "prior": prior_record,
             "layer_auto": cfg.extra.get("layer_auto"),
+            "distributed": distributed.describe(),
             "dataset": {"name": cfg.dataset, "source": splits.source, **splits.info},
         },
     )

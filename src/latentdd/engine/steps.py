@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from .. import distributed
 from ..config import DistillConfig
 from ..objectives import Objective, RealSampler
 from ..synth.base import SyntheticSet
@@ -30,11 +31,12 @@ def distill_step(
     # backward() rather than autograd.grad(loss, images): objectives with learnable
     # tensors of their own (MTT's learning rate) get their gradients in the same pass.
     loss.backward()
-    synset.backward(images.grad)
+    # under torchrun each rank matched its own classes: the summed gradient is every class's
+    synset.backward(distributed.all_reduce_sum_(images.grad))
     optimizer.step()
     synset.after_step()
     objective.after_step(synset.decode, synset.labels, generator)
-    return float(loss.detach())
+    return float(distributed.all_reduce_sum_(loss.detach().clone()))
 
 
 def make_optimizer(cfg: DistillConfig, synset: SyntheticSet) -> torch.optim.Optimizer:
@@ -61,7 +63,7 @@ def run_iterations(
         initial=state["iteration"],
         total=cfg.iterations,
         desc=desc or f"{cfg.method}/{cfg.space}",
-        disable=not progress,
+        disable=not (progress and distributed.is_main()),
         dynamic_ncols=True,
         leave=desc is None,
     )

@@ -52,6 +52,14 @@ class ObjectiveContext:
     dsa: DSA | None
     model_factory: Callable[[], nn.Module]
     embed: Callable[[nn.Module, torch.Tensor], torch.Tensor] = eager_embed  # or compile.compiled_embed()
+    #: under torchrun: the classes this rank matches (a boolean mask); None: all of them
+    owned: torch.Tensor | None = None
+
+    def owns(self, labels: torch.Tensor) -> torch.Tensor:
+        """Which of ``labels`` belong to this rank's classes (all of them in one process)."""
+        if self.owned is None:
+            return torch.ones_like(labels, dtype=torch.bool)
+        return self.owned.to(labels.device)[labels]
 
     def fresh_model(self, generator: torch.Generator) -> nn.Module:
         """A freshly initialized distillation network, its init seeded from ``generator``.

@@ -144,7 +144,7 @@ class GradientMatching(Objective):
             syn_x = self.dsa.apply(syn_x, draw, groups=syn_y)
         params = [p for p in net.parameters() if p.requires_grad]
         total = syn.new_zeros(())
-        for c in torch.unique(syn_y).tolist():
+        for c in torch.unique(syn_y[ctx.owns(syn_y)]).tolist():  # under torchrun: this rank's classes
             mask = real_y == c
             g_real = class_gradients(net, params, real_x[mask], real_y[mask], create_graph=False)
             smask = syn_y == c

@@ -47,6 +47,10 @@ class DistributionMatching(Objective):
         net = ctx.fresh_model(generator).train().requires_grad_(False)
         real_x, real_y = real.per_class(ctx.cfg.batch_real, generator)
         params = ctx.dsa.sample_per_class(ctx.num_classes, generator, device=syn.device) if ctx.dsa else None
+        if ctx.owned is not None:  # under torchrun: only this rank's classes (the draws above are shared)
+            keep_real, keep_syn = ctx.owns(real_y), ctx.owns(syn_labels)
+            real_x, real_y = real_x[keep_real], real_y[keep_real]
+            syn, syn_labels = syn[keep_syn], syn_labels[keep_syn]
         if params is not None:
             real_x = ctx.dsa.apply(real_x, params, groups=real_y)
             syn = ctx.dsa.apply(syn, params, groups=syn_labels)

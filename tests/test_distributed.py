@@ -1,0 +1,76 @@
+"""Distillation on torch.distributed: ranks own classes, the synthetic set is the one process's."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from latentdd import api
+from latentdd.config import build_config
+from latentdd.synth.io import load_synset
+
+LAUNCH = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+
+
+def torchrun(ranks: int, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [*LAUNCH, f"--nproc-per-node={ranks}", "-m", "latentdd", *args],
+        env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def flags(settings: dict) -> list[str]:
+    out = []
+    for key, value in settings.items():
+        value = ",".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else value
+        value = ",".join(value) if isinstance(value, list) else value
+        out += [f"--{key.replace('_', '-')}", str(value)]
+    return out
+
+
+@pytest.mark.parametrize(("method", "space"), [("dm", "pixel"), ("dm", "latent"), ("dsa", "pixel")])
+def test_two_ranks_distill_the_set_of_one_process(tiny_settings, tmp_path, method, space):
+    """Each rank matches its own classes and the pixel gradient is summed: the same steps as one
+    process.  Bitwise equality is not promised (a subset of images may take other kernels), so the
+    sets must agree to 1e-5; the run records world_size and backend, and resumes on one process."""
+    settings = {**tiny_settings, "method": method, "space": space, "iterations": 3, "compile": "off"}
+    if space == "latent":
+        settings.update(prior="random", layer=0)
+    settings.pop("eval_models")
+    one = api.distill(build_config({**settings, "out": str(tmp_path / "one")}), progress=False)
+    done = torchrun(2, "distill", *flags({**settings, "out": str(tmp_path / "two")}), "--no-eval", "--quiet")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("synthetic set:") == 1  # one rank reports
+    a, b = load_synset(one / "synset.safetensors"), load_synset(tmp_path / "two" / "synset.safetensors")
+    assert torch.allclose(a.images, b.images, atol=1e-5), (a.images - b.images).abs().max()
+    stats = json.loads((tmp_path / "two" / "distill.json").read_text())
+    assert stats["distributed"] == {"world_size": 2, "backend": "gloo"}
+    assert json.loads((one / "distill.json").read_text())["distributed"] == {"world_size": 1}
+
+
+def test_a_run_checkpointed_on_two_ranks_resumes_on_one(tiny_settings, tmp_path):
+    """A checkpoint is one rank's state (all ranks hold the same): a run begun on 2 ranks continues on 1
+    and ends where a one-process run ends.  (The 2-rank run stops after 2 of 4 iterations: its
+    config is edited to 4 and its result removed, as a kill after the checkpoint would leave it.)"""
+    import yaml
+
+    settings = {**tiny_settings, "iterations": 4, "checkpoint_every": 2, "compile": "off"}
+    settings.pop("eval_models")
+    whole = api.distill(build_config({**settings, "out": str(tmp_path / "whole")}), progress=False)
+    cut = tmp_path / "cut"
+    done = torchrun(
+        2, "distill", *flags({**settings, "iterations": 2, "out": str(cut)}), "--no-eval", "--quiet"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    config = yaml.safe_load((cut / "config.yaml").read_text())
+    (cut / "config.yaml").write_text(yaml.safe_dump({**config, "iterations": 4}, sort_keys=False))
+    (cut / "synset.safetensors").unlink()
+    resumed = api.resume(cut, progress=False)
+    a, b = load_synset(whole / "synset.safetensors"), load_synset(resumed / "synset.safetensors")
+    assert torch.allclose(a.images, b.images, atol=1e-5), (a.images - b.images).abs().max()
