@@ -74,3 +74,24 @@ def test_a_run_checkpointed_on_two_ranks_resumes_on_one(tiny_settings, tmp_path)
     resumed = api.resume(cut, progress=False)
     a, b = load_synset(whole / "synset.safetensors"), load_synset(resumed / "synset.safetensors")
     assert torch.allclose(a.images, b.images, atol=1e-5), (a.images - b.images).abs().max()
+
+
+def test_mtt_on_two_ranks_follows_two_trajectories_per_iteration(tiny_settings, tmp_path):
+    """MTT is not a sum over classes: each rank follows its own (expert, start) and the gradients of the
+    set and of the learned step size are averaged, so 2 ranks = 2 trajectories per iteration (not the
+    one-process set).  It runs, rank 0 writes the run, and the learned step size moved."""
+    from latentdd.experts import train_experts
+
+    width = {"width": 8, "depth": 1}
+    splits = api.load_dataset("embedded", image_size=16)
+    experts = tmp_path / "experts"
+    train_experts(splits, experts, num=2, epochs=3, model_args=width, zca=False, device="cpu", progress=False)
+    settings = {**tiny_settings, "method": "mtt", "experts": str(experts), "model_args": width,
+                "iterations": 2, "syn_steps": 2, "expert_epochs": 1, "max_start_epoch": 2, "compile": "off"}  # fmt: skip
+    settings.pop("eval_models")
+    done = torchrun(2, "distill", *flags({**settings, "out": str(tmp_path / "two")}), "--no-eval", "--quiet")
+    assert done.returncode == 0, done.stderr[-3000:]
+    saved = load_synset(tmp_path / "two" / "synset.safetensors")
+    assert torch.isfinite(saved.images).all() and float(saved.tensors["learned_lr"]) != 0.01
+    stats = json.loads((tmp_path / "two" / "distill.json").read_text())
+    assert stats["distributed"]["world_size"] == 2 and len(stats["loss"]) == 2

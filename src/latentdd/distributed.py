@@ -15,6 +15,8 @@ What is shared out, and how:
   set is summed over the ranks, so every rank takes the same step and the sets stay identical.
   Rank 0 writes the run folder; a checkpoint is one rank's state, so a run resumes on any number of
   ranks;
+* MTT: each rank follows its own expert trajectory per iteration (drawn in turn from the shared
+  generator) and the gradients are averaged: N ranks match N trajectories per iteration;
 * evaluation: the architecture x seed grid (and the random-real baseline's, and the report's
   full-data networks) is split among ranks with :func:`shard`; each rank trains its part through the
   per-network cache and claims, results are gathered with :func:`all_gather_object`, rank 0 writes

@@ -110,11 +110,12 @@ def build_objective(cfg: DistillConfig, splits: DatasetSplits, device: torch.dev
     )
     ctx.model_factory()  # fail early on a bad model name or argument
     if distributed.world_size() > 1:
-        if cfg.method not in CLASS_SHARDED:
+        if cfg.method not in CLASS_SHARDED + DATA_PARALLEL:
             raise UserError(
-                f"--method {cfg.method} does not run on several processes yet (class-sharded: "
-                f"{', '.join(sorted(CLASS_SHARDED))}); run it as one process, without torchrun"
+                f"--method {cfg.method} does not run on several processes yet (distributed: "
+                f"{', '.join(sorted(CLASS_SHARDED + DATA_PARALLEL))}); run it as one process, without torchrun"
             )
+    if distributed.world_size() > 1 and cfg.method in CLASS_SHARDED:
         if distributed.world_size() > train.num_classes:
             raise UserError(
                 f"{distributed.world_size()} processes for {train.num_classes} classes: each rank owns whole "
@@ -126,3 +127,5 @@ def build_objective(cfg: DistillConfig, splits: DatasetSplits, device: torch.dev
 
 #: objectives whose loss is a sum of per-class terms, so ranks can own classes (distributed.py)
 CLASS_SHARDED = ("dm", "dc", "dsa")
+#: objectives that share out something else under torchrun (MTT: one expert trajectory per rank)
+DATA_PARALLEL = ("mtt",)

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from .. import distributed
 from ..data.zca import ZCA
 from ..errors import UserError
 from ..experts.buffer import ExpertBuffer
@@ -307,8 +308,14 @@ class TrajectoryMatching(Objective):
         self, real: RealSampler, syn: torch.Tensor, syn_labels: torch.Tensor, generator: torch.Generator
     ) -> torch.Tensor:
         cfg = self.ctx.cfg
-        k = int(torch.randint(len(self.buffer), (1,), generator=generator))
-        start = int(torch.randint(cfg.max_start_epoch, (1,), generator=generator))
+        # under torchrun each rank follows its own (expert, start): world_size trajectories per iteration,
+        # drawn in turn from the shared generator so every rank's stream stays the same
+        draws = [
+            (int(torch.randint(len(self.buffer), (1,), generator=generator)),
+             int(torch.randint(cfg.max_start_epoch, (1,), generator=generator)))
+            for _ in range(distributed.world_size())
+        ]  # fmt: skip
+        k, start = draws[distributed.rank()]
         theta0, target = self.buffer.rows(k, [start, start + cfg.expert_epochs], syn.device)
         images = syn.detach()
         if self.zca is not None:
@@ -329,6 +336,8 @@ class TrajectoryMatching(Objective):
             and bool(torch.isfinite(result.grad_images).all())
             and bool(torch.isfinite(result.grad_lr).all())
         )
+        if distributed.world_size() > 1:  # one rank's blow-up skips the step on every rank
+            grads_ok = all(distributed.all_gather_object(grads_ok))
         if not grads_ok:
             self.nan_streak += 1
             what = "loss" if result.grad_images is None else "gradient"
@@ -354,6 +363,11 @@ class TrajectoryMatching(Objective):
         grad_images = result.grad_images
         if self.zca is not None:
             grad_images = self._unwhiten_gradient(grad_images)
+        if distributed.world_size() > 1:  # the engine sums over ranks: each rank gives its share of the mean
+            share = 1.0 / distributed.world_size()
+            return _Precomputed.apply(
+                syn, self.syn_lr, result.loss * share, grad_images * share, result.grad_lr * share
+            )
         return _Precomputed.apply(syn, self.syn_lr, result.loss, grad_images, result.grad_lr)
 
     def _unwhiten_gradient(self, grad_whitened: torch.Tensor) -> torch.Tensor:
@@ -375,6 +389,8 @@ class TrajectoryMatching(Objective):
         if self._skip_lr_step:
             self.syn_lr.grad = None
             return
+        if self.syn_lr.grad is not None:
+            distributed.all_reduce_sum_(self.syn_lr.grad)  # the ranks' shares: the mean over trajectories
         self.lr_optimizer.step()
         self.lr_optimizer.zero_grad(set_to_none=True)
         value = self.syn_lr.detach().item()
