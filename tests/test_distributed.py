@@ -95,3 +95,40 @@ def test_mtt_on_two_ranks_follows_two_trajectories_per_iteration(tiny_settings, 
     assert torch.isfinite(saved.images).all() and float(saved.tensors["learned_lr"]) != 0.01
     stats = json.loads((tmp_path / "two" / "distill.json").read_text())
     assert stats["distributed"]["world_size"] == 2 and len(stats["loss"]) == 2
+
+
+CRASH_ONCE = """
+import os, sys
+from latentdd.cli.main import main
+from latentdd.objectives.dm import DistributionMatching
+
+if os.environ["RANK"] == "1" and os.environ.get("TORCHELASTIC_RESTART_COUNT") == "0":
+    original, calls = DistributionMatching.loss, {"n": 0}
+
+    def dies(self, *a, **k):  # rank 1 dies after the checkpoint at iteration 2, on the first attempt only
+        calls["n"] += 1
+        if calls["n"] == 3:
+            os._exit(1)
+        return original(self, *a, **k)
+
+    DistributionMatching.loss = dies
+sys.argv[0] = "latentdd"
+main(sys.argv[1:])
+"""
+
+
+def test_torchrun_restart_resumes_from_the_last_checkpoint(tiny_settings, tmp_path):
+    """With --max-restarts, a job whose rank died starts again and continues the run from its last
+    checkpoint (the same command, no --resume): the set of an uninterrupted run."""
+    settings = {**tiny_settings, "iterations": 4, "checkpoint_every": 2, "compile": "off"}
+    settings.pop("eval_models")
+    whole = api.distill(build_config({**settings, "out": str(tmp_path / "whole")}), progress=False)
+    script = tmp_path / "crash_once.py"
+    script.write_text(CRASH_ONCE)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [*LAUNCH, "--nproc-per-node=2", "--max-restarts=1", str(script), "distill"]
+    command += [*flags({**settings, "out": str(tmp_path / "cut")}), "--no-eval", "--quiet"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    a, b = load_synset(whole / "synset.safetensors"), load_synset(tmp_path / "cut" / "synset.safetensors")
+    assert torch.allclose(a.images, b.images, atol=1e-5), (a.images - b.images).abs().max()

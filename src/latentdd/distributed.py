@@ -66,7 +66,37 @@ def ensure_initialized(device: torch.device | str | None = None) -> None:
     backend = backend_for(device)
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend=backend, timeout=TIMEOUT)
+    dist.init_process_group(
+        backend=backend, store=_store(), rank=rank_env(), world_size=world_env(), timeout=TIMEOUT
+    )
+
+
+def rank_env() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def world_env() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _store() -> dist.Store:
+    """torchrun's key-value store, under a prefix per restart: after ``--max-restarts`` the new
+    attempt must not read the addresses the failed one published there (gloo would connect to a
+    dead rank)."""
+    agent_store = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
+    store = dist.TCPStore(
+        os.environ["MASTER_ADDR"],
+        int(os.environ["MASTER_PORT"]),
+        world_env(),
+        is_master=not agent_store and rank_env() == 0,
+        timeout=TIMEOUT,
+    )
+    return dist.PrefixStore(f"latentdd/attempt{restart_count()}", store)
+
+
+def restart_count() -> int:
+    """How often torchrun restarted this job after a failure (``--max-restarts``); 0 otherwise."""
+    return int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
 
 
 def world_size() -> int:

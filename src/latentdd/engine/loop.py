@@ -41,6 +41,9 @@ def distill(cfg: DistillConfig, *, resume: bool = False, progress: bool = True) 
         raise UserError("no output folder given; pass --out RUN_DIR")
     main = distributed.is_main()  # under torchrun rank 0 alone writes the run folder
     run = RunDir(cfg.out)
+    if not resume and distributed.restart_count() > 0 and run.file(RunDir.CONFIG).exists():
+        _check_same_run(run, cfg)  # torchrun restarted the job after a failure: continue the run
+        resume = True
     if resume:
         run = RunDir.existing(cfg.out)
     elif main:
@@ -65,6 +68,17 @@ def distill(cfg: DistillConfig, *, resume: bool = False, progress: bool = True) 
         if handler is not None:
             RunDir.detach_log(handler)
         distributed.barrier()
+
+
+def _check_same_run(run: RunDir, cfg: DistillConfig) -> None:
+    stored = {k: v for k, v in run.config().to_dict().items() if k not in ("extra", "layer")}
+    asked = {k: v for k, v in cfg.to_dict().items() if k not in ("extra", "layer")}
+    if stored != asked:
+        differ = ", ".join(sorted(k for k in asked if stored.get(k) != asked[k]))
+        raise UserError(
+            f"torchrun restarted this job, but {str(run.path)!r} holds a run with other settings ({differ}); "
+            "choose another --out"
+        )
 
 
 @dataclass
