@@ -132,3 +132,20 @@ def test_torchrun_restart_resumes_from_the_last_checkpoint(tiny_settings, tmp_pa
     assert done.returncode == 0, done.stderr[-3000:]
     a, b = load_synset(whole / "synset.safetensors"), load_synset(tmp_path / "cut" / "synset.safetensors")
     assert torch.allclose(a.images, b.images, atol=1e-5), (a.images - b.images).abs().max()
+
+
+def test_autoencoder_prior_trains_on_two_ranks(tmp_path):
+    """Each rank takes its slice of the shared batch and the gradients are averaged (what DDP does):
+    rank 0 writes one prior file, which records world_size; it loads and decodes."""
+    out = tmp_path / "ae.safetensors"
+    done = torchrun(
+        2, "prior", "train", "--arch", "ae", "--dataset", "embedded", "--image-size", "16", "--steps", "3",
+        "--out", str(out), "--device", "cpu", "--no-score", "--quiet",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("prior:") == 1
+    from latentdd.priors import resolve_prior
+
+    prior, record = resolve_prior(str(out), num_classes=10, channels=1, image_size=16, seed=0)
+    assert record["distributed"] == {"world_size": 2, "backend": "gloo"}
+    assert torch.isfinite(prior(torch.randn(2, prior.latent_dim), torch.tensor([0, 1]))).all()

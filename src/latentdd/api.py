@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from . import distributed
 from .config import DistillConfig, apply_overrides, build_config
 from .data import load_dataset
 from .device import resolve_device
@@ -138,6 +139,11 @@ def train_prior(
     GAN), the StyleGAN-style ``sgen``, or ``ae`` (KL autoencoder; latents start from encoded images)."""
 
     _train = TRAINERS.get(arch)
+    if arch != "ae" and distributed.world_size() > 1:
+        raise UserError(
+            f"--arch {arch} (GAN) training does not run on several processes yet; run it without torchrun, "
+            "or train the autoencoder (--arch ae), which does"
+        )
     recipe = {k: v for k, v in recipe.items() if v is not None}
     if arch == "ae" and recipe:
         raise UserError(
@@ -157,6 +163,8 @@ def train_prior(
     prior, record = _train(
         splits.train, seed=seed, device=str(dev), out=str(out), progress=progress, arch=arch, **kwargs
     )
+    if not is_main_process():  # under torchrun rank 0 scores and writes the prior
+        return Path(out)
     if score:
         record["scores"] = score_prior_on(prior, splits, device=dev, cas=True)
     record.update(

@@ -136,6 +136,18 @@ def all_reduce_sum_(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def average_gradients_(parameters: Any) -> None:
+    """Average the gradients of ``parameters`` over the ranks, in place: the all-reduce that
+    ``DistributedDataParallel`` performs, done explicitly because the prior trainers call their
+    networks through methods (``encode``/``decode``) that DDP's forward hook does not see."""
+    if world_size() == 1:
+        return
+    for p in parameters:
+        if p.grad is not None:
+            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+            p.grad.div_(world_size())
+
+
 def owned_classes(num_classes: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """Boolean mask of the classes this rank owns (every ``world_size``-th; all of them alone)."""
     mask = torch.zeros(num_classes, dtype=torch.bool, device=device)

@@ -225,7 +225,8 @@ def prior_train(
         diffaug=diffaug,
         spectral_norm=spectral_norm,
     )
-    click.echo(f"prior: {path}")
+    if api.is_main_process():
+        click.echo(f"prior: {path}")
 
 
 @prior.command("score")

@@ -25,6 +25,7 @@ import torch
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
+from ... import distributed
 from ...errors import UserError
 from ...fileio import atomic_write
 from ...seeding import make_generator, seeded_global_rng
@@ -159,15 +160,23 @@ def train_autoencoder(
 
     model.train()
     t0 = time.perf_counter() - elapsed
-    bar = tqdm(total=total, initial=start, desc="autoencoder", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=total,
+        initial=start,
+        desc="autoencoder",
+        disable=not (progress and distributed.is_main()),
+        dynamic_ncols=True,
+    )
     for step in range(start, total):
         idx = torch.randint(0, n, (batch_size,), generator=rng)
+        idx = idx[distributed.rank() :: distributed.world_size()]  # under torchrun: this rank's slice
         real, _ = real_batch(train, idx, size, device)
         # the posterior sample draws from the global RNG (diffusers' API): seed it from ours
         with seeded_global_rng(int(torch.randint(0, 2**62, (1,), generator=rng))):
             loss, losses = _kl_loss(model.vae, real, kl_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        distributed.average_gradients_(model.vae.parameters())  # the global batch's gradient
         opt.step()
         ema_update(ema, model, min(ema_decay, (1 + step) / (10 + step)))
         if not math.isfinite(loss.item()):
@@ -175,6 +184,8 @@ def train_autoencoder(
         bar.update(1)
         if step % 10 == 0 or step + 1 == total:
             bar.set_postfix(l1=f"{losses['l1']:.4f}", kl=f"{losses['kl']:.1f}")
+        if not distributed.is_main():  # rank 0 alone writes checkpoints, grids and scores
+            continue
         if ckpt is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == total):
             save_training_state(ckpt, settings, step + 1, time.perf_counter() - t0, losses, parts, rng)
         if out is not None and (step + 1) % grid_every == 0 and step + 1 < total:
@@ -190,7 +201,8 @@ def train_autoencoder(
     stats = finish_autoencoder(prior, train, size, seed)
     record = training_record(train, arch, data_hash, settings, max(total, start), seconds, losses)
     record["latent"] = stats
-    if out is not None:
+    record["distributed"] = distributed.describe()
+    if out is not None and distributed.is_main():
         save_sample_grid(prior, grid_path(out), seed=seed)
         _save_reconstructions(prior, shown, grid_path(out).with_suffix(".recon.png"))
         save_prior(prior, out, record)
