@@ -149,3 +149,19 @@ def test_autoencoder_prior_trains_on_two_ranks(tmp_path):
     prior, record = resolve_prior(str(out), num_classes=10, channels=1, image_size=16, seed=0)
     assert record["distributed"] == {"world_size": 2, "backend": "gloo"}
     assert torch.isfinite(prior(torch.randn(2, prior.latent_dim), torch.tensor([0, 1]))).all()
+
+
+def test_report_full_data_reference_shared_among_ranks(tiny_settings, tmp_path, monkeypatch):
+    """The report's full-data networks are shared out like an evaluation's; rank 0 writes the report."""
+    run = api.distill(build_config({**tiny_settings, "compile": "off"}), progress=False)
+    api.evaluate(run, progress=False, baseline=False)
+    out = tmp_path / "report.html"
+    monkeypatch.setenv("LATENTDD_CACHE", str(tmp_path / "cache"))  # the ranks inherit it
+    done = torchrun(
+        2, "report", str(run), "--out", str(out), "--full-data", "--full-data-epochs", "1", "--quiet"
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("report:") == 1 and out.is_file()
+    md = out.with_suffix(".md").read_text(encoding="utf-8")
+    assert "2 network(s) trained now" in md  # convnetd1 and mlp, seed 3: one on each rank
+    assert len(list((tmp_path / "cache" / "fulldata").glob("*-seed3-*.json"))) == 2

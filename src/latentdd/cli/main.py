@@ -435,7 +435,8 @@ def report(
         device=device,
         progress=not quiet,
     )
-    click.echo(f"report: {files.html}\nmarkdown: {files.markdown}")
+    if api.is_main_process():
+        click.echo(f"report: {files.html}\nmarkdown: {files.markdown}")
 
 
 @cli.command()

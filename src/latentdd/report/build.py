@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import distributed
 from ..errors import UserError
 from ..fileio import atomic_write_text
 from ..runs import code_version
@@ -104,6 +105,8 @@ def write_report(
         progress=progress,
     )
     doc = build_document(gather(runs, measurer))
-    atomic_write_text(files.html, render_html(doc))
-    atomic_write_text(files.markdown, render_markdown(doc, files.html.name))
+    if distributed.is_main():  # under torchrun every rank measured its share; rank 0 writes
+        atomic_write_text(files.html, render_html(doc))
+        atomic_write_text(files.markdown, render_markdown(doc, files.html.name))
+    distributed.barrier()
     return files

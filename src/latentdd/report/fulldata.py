@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from .. import distributed
 from ..augment import make_dsa
 from ..data import DatasetSplits, load_dataset
 from ..device import resolve_device
@@ -232,7 +233,7 @@ class FullDataMeasurer:
             bar = tqdm(total=len(missing), desc=f"full data ({len(splits.train)} images)", unit="run")
         out: dict[tuple[str, int], RunResult | None] = {}
         try:
-            for model, seed in missing:
+            for model, seed in distributed.shard(missing):  # under torchrun: this rank's share
 
                 def train(partial: Path, model: str = model, seed: int = seed) -> RunResult:
                     return train_and_test(
@@ -254,6 +255,8 @@ class FullDataMeasurer:
         finally:
             if bar is not None:
                 bar.close()
+        for part in distributed.all_gather_object(out):  # every rank ends with every network
+            out.update(part)
         return out
 
     def _summarize(
