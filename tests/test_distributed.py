@@ -134,12 +134,13 @@ def test_torchrun_restart_resumes_from_the_last_checkpoint(tiny_settings, tmp_pa
     assert torch.allclose(a.images, b.images, atol=1e-5), (a.images - b.images).abs().max()
 
 
-def test_autoencoder_prior_trains_on_two_ranks(tmp_path):
+@pytest.mark.parametrize("arch", ["ae", "cgen"])
+def test_prior_trains_on_two_ranks(tmp_path, arch):
     """Each rank takes its slice of the shared batch and the gradients are averaged (what DDP does):
     rank 0 writes one prior file, which records world_size; it loads and decodes."""
-    out = tmp_path / "ae.safetensors"
+    out = tmp_path / f"{arch}.safetensors"
     done = torchrun(
-        2, "prior", "train", "--arch", "ae", "--dataset", "embedded", "--image-size", "16", "--steps", "3",
+        2, "prior", "train", "--arch", arch, "--dataset", "embedded", "--image-size", "16", "--steps", "3",
         "--out", str(out), "--device", "cpu", "--no-score", "--quiet",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]

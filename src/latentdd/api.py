@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 
-from . import distributed
 from .config import DistillConfig, apply_overrides, build_config
 from .data import load_dataset
 from .device import resolve_device
@@ -139,11 +138,6 @@ def train_prior(
     GAN), the StyleGAN-style ``sgen``, or ``ae`` (KL autoencoder; latents start from encoded images)."""
 
     _train = TRAINERS.get(arch)
-    if arch != "ae" and distributed.world_size() > 1:
-        raise UserError(
-            f"--arch {arch} (GAN) training does not run on several processes yet; run it without torchrun, "
-            "or train the autoencoder (--arch ae), which does"
-        )
     recipe = {k: v for k, v in recipe.items() if v is not None}
     if arch == "ae" and recipe:
         raise UserError(

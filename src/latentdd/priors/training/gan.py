@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
+from ... import distributed
 from ...augment.diffaugment import DiffAugment
 from ...errors import UserError
 from ...fileio import atomic_write, atomic_write_text
@@ -261,11 +262,20 @@ def train_prior(
     gen.train()
     disc.train()
     t0 = time.perf_counter() - elapsed
-    bar = tqdm(total=total, initial=start, desc="prior", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=total,
+        initial=start,
+        desc="prior",
+        disable=not (progress and distributed.is_main()),
+        dynamic_ncols=True,
+    )
     for step in range(start, total):
         idx = torch.randint(0, n, (batch_size,), generator=rng)
         real, labels = real_batch(train, idx, size, device)
         z = gen.sample_latents(labels.cpu(), rng).to(device)
+        if distributed.world_size() > 1:  # under torchrun: this rank's slice of the shared batch and codes
+            mine = slice(distributed.rank(), None, distributed.world_size())
+            real, labels, z = real[mine], labels[mine], z[mine]
 
         if "noise_rng" in parts:
             with seeded_global_rng(draw_seed(noise_rng)):
@@ -281,11 +291,13 @@ def train_prior(
         )
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
+        distributed.average_gradients_(disc.parameters())  # the global batch's gradient on every rank
         opt_d.step()
 
         g_loss = -disc(seen_fake, labels).mean()
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
+        distributed.average_gradients_(gen.parameters())
         opt_g.step()
         ema_update(ema, gen, ema_decay)
 
@@ -295,6 +307,8 @@ def train_prior(
         bar.update(1)
         if step % 10 == 0 or step + 1 == total:
             bar.set_postfix(d_loss=f"{losses['d']:.3f}", g_loss=f"{losses['g']:.3f}")
+        if not distributed.is_main():  # rank 0 alone writes checkpoints, grids and scores
+            continue
         if ckpt is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == total):
             save_training_state(ckpt, settings, step + 1, time.perf_counter() - t0, losses, parts, rng)
         if out is not None and (step + 1) % grid_every == 0 and step + 1 < total:
@@ -307,7 +321,8 @@ def train_prior(
     ema.calibrate(make_generator(seed + 1), batch_size=batch_size)  # standing stats for the EMA weights
     prior = ema.eval().requires_grad_(False)
     record = training_record(train, arch, data_hash, settings, max(total, start), seconds, losses)
-    if out is not None:
+    record["distributed"] = distributed.describe()
+    if out is not None and distributed.is_main():
         save_sample_grid(prior, grid_path(out), seed=seed)
         save_prior(prior, out, record)
     return prior, record
