@@ -43,7 +43,7 @@ TIMEOUT = datetime.timedelta(minutes=int(os.environ.get("LATENTDD_DIST_TIMEOUT_M
 
 def launched() -> bool:
     """Whether this process was started as one of several ranks (``torchrun``)."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return _env_world() > 1
 
 
 def backend_for(device: torch.device | str | None = None) -> str:
@@ -67,15 +67,15 @@ def ensure_initialized(device: torch.device | str | None = None) -> None:
     if backend == "nccl":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(
-        backend=backend, store=_store(), rank=rank_env(), world_size=world_env(), timeout=TIMEOUT
+        backend=backend, store=_store(), rank=_env_rank(), world_size=_env_world(), timeout=TIMEOUT
     )
 
 
-def rank_env() -> int:
+def _env_rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
-def world_env() -> int:
+def _env_world() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
@@ -87,8 +87,8 @@ def _store() -> dist.Store:
     store = dist.TCPStore(
         os.environ["MASTER_ADDR"],
         int(os.environ["MASTER_PORT"]),
-        world_env(),
-        is_master=not agent_store and rank_env() == 0,
+        _env_world(),
+        is_master=not agent_store and _env_rank() == 0,
         timeout=TIMEOUT,
     )
     return dist.PrefixStore(f"latentdd/attempt{restart_count()}", store)
@@ -139,13 +139,18 @@ def all_reduce_sum_(tensor: torch.Tensor) -> torch.Tensor:
 def average_gradients_(parameters: Any) -> None:
     """Average the gradients of ``parameters`` over the ranks, in place: the all-reduce that
     ``DistributedDataParallel`` performs, done explicitly because the prior trainers call their
-    networks through methods (``encode``/``decode``) that DDP's forward hook does not see."""
+    networks through methods (``encode``/``decode``) that DDP's forward hook does not see.  One
+    flat all-reduce per call, not one per parameter (as DDP buckets them)."""
     if world_size() == 1:
         return
-    for p in parameters:
-        if p.grad is not None:
-            dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-            p.grad.div_(world_size())
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat.div_(world_size())
+    for g, part in zip(grads, flat.split([g.numel() for g in grads]), strict=True):
+        g.copy_(part.view_as(g))
 
 
 def owned_classes(num_classes: int, device: torch.device | str = "cpu") -> torch.Tensor:
