@@ -32,15 +32,17 @@ ARCH = "ae"
 
 
 def default_channels(image_size: int) -> tuple[int, ...]:
-    """Stage widths by resolution: one more (downsampling) stage per doubling above 32 px, so the
-    latent stays 8 x 8 (7 x 7 at 28 px) and a 64 px image is compressed as much as a 32 px one.
+    """Stage widths by resolution: always three stages (two downsamplings), so the latent is a quarter
+    of the image's side (4 x 8 x 8 at 32 px, 4 x 16 x 16 at 64 px) and every resolution is compressed
+    12x (3 x 4^2 / 4 values per latent value).
 
-    Counted from the latent end the widths are 128, 64, 32, then 16 for every further stage: the
-    full-resolution stage of a 64 px prior costs what the 32 px prior's first stage costs (64^2 x 16^2 =
-    32^2 x 32^2), which made a 64 px training step 2.4x cheaper on a CPU than keeping 32 channels there
-    (measured 6.3 s vs 15.1 s per batch of 64 on one loaded core)."""
-    stages = 3 + max(0, round(math.log2(max(image_size, 32) / 32)))
-    return tuple(max(16, 128 >> i) for i in reversed(range(stages)))
+    The widths are the 32 px prior's (32, 64, 128) halved per doubling above 32 px (never under 16,
+    the group-norm size), so each stage costs what it costs at 32 px (64^2 x 16^2 = 32^2 x 32^2).
+    An earlier design added a downsampling stage per doubling to keep the latent at 8 x 8: trained
+    1000 steps on Imagenette at 64 px it kept only coarse layout and colour (a 48x squeeze; BENCHMARKS.md
+    "Session 10")."""
+    halvings = max(0, round(math.log2(max(image_size, 32) / 32)))
+    return tuple(max(16, width >> halvings) for width in (32, 64, 128))
 
 
 @PRIORS.register(ARCH)
