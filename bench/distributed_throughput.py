@@ -54,7 +54,11 @@ def dm(out: Path, data_dir: str, iterations: int, compile_mode: str) -> dict:
         args += ["--compile", compile_mode]
         wall = run(kind, args)
         stats = json.loads((folder / "distill.json").read_text())
-        result[kind] = {"wall_s": round(wall, 1), "s_per_iteration": round(stats["seconds_per_iteration"], 3)}
+        result[kind] = {
+            "wall_s": round(wall, 1),
+            "s_per_iteration": round(stats["seconds_per_iteration"], 3),
+            "steady_s_per_iteration": stats.get("steady_seconds_per_iteration"),  # median after the first
+        }
     return result
 
 

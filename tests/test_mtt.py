@@ -1,5 +1,6 @@
 """MTT: exact constant-memory gradient, learned step size safety, ZCA, end to end."""
 
+import json
 import logging
 
 import pytest
@@ -168,7 +169,9 @@ def test_step_size_blow_up_is_rolled_back_and_logged(buffer, caplog):
     assert lr_of(objective) == good and "became nan" in caplog.text
 
 
-def test_nan_loss_skips_once_and_stops_the_second_time(buffer, caplog):
+def test_nan_loss_reaches_the_engine_as_nan_without_a_gradient(buffer, caplog):
+    """MTT hands a non-finite loss to the engine (which skips the update, halves the learning rates
+    and stops after repeated blow-ups: tests/test_blowups.py); its own step size stays put."""
     splits, folder = buffer
     objective, sampler = make_objective(folder, splits)
     syn, labels = splits.train.images[::4].clone(), splits.train.labels[::4]
@@ -176,10 +179,8 @@ def test_nan_loss_skips_once_and_stops_the_second_time(buffer, caplog):
     lr = lr_of(objective)
     loss, grad = one_iteration(objective, sampler, syn, labels)
     assert torch.isnan(loss) and torch.all(grad == 0) and "not finite" in caplog.text
-    objective.after_step(lambda: syn, labels, make_generator(0))
-    assert lr_of(objective) == lr
-    with pytest.raises(UserError, match="second iteration in a row.*--lr-img"):
-        one_iteration(objective, sampler, syn, labels)
+    objective.discard_step()
+    assert lr_of(objective) == lr and objective.syn_lr.grad is None and objective.iteration == 1
 
 
 def test_buffer_mismatches_are_user_errors(buffer):
@@ -320,6 +321,30 @@ def test_mtt_end_to_end_through_the_api(embedded_experts, tmp_path, space, monke
     resumed = load_synset(api.resume(tmp_path / "cut", progress=False) / "synset.safetensors")
     assert torch.allclose(resumed.images, saved.images, atol=1e-6)
     assert float(resumed.tensors["learned_lr"]) == pytest.approx(float(lr), rel=1e-6)
+
+
+def test_mtt_blow_up_is_rolled_back_by_the_engine(embedded_experts, tmp_path, monkeypatch):
+    from latentdd.objectives.mtt import TrajectoryMatching
+
+    original, calls = TrajectoryMatching.loss, {"n": 0}
+
+    def nan_once(self, *args, **kwargs):
+        value = original(self, *args, **kwargs)
+        calls["n"] += 1
+        return value * float("nan") if calls["n"] == 2 else value
+
+    monkeypatch.setattr(TrajectoryMatching, "loss", nan_once)
+    settings = {
+        "dataset": "embedded", "image_size": 8, "method": "mtt", "ipc": 1, "iterations": 3,
+        "experts": str(embedded_experts), "model_args": WIDTH, "syn_steps": 2, "expert_epochs": 1,
+        "max_start_epoch": 2, "lr_lr": 1e-5, "zca": False, "device": "cpu", "compile": "off",
+        "out": str(tmp_path / "run"),
+    }  # fmt: skip
+    run = api.distill(build_config(settings), progress=False)
+    stats = json.loads((run / "distill.json").read_text())
+    assert stats["blowup_events"] == [{"iteration": 1, "what": "loss"}]
+    saved = load_synset(run / "synset.safetensors")
+    assert torch.isfinite(saved.images).all() and float(saved.tensors["learned_lr"]) > 0
 
 
 def test_presets_follow_the_mtt_table():

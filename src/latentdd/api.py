@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from .claims import hold_exclusive
 from .config import DistillConfig, apply_overrides, build_config
 from .data import load_dataset
 from .device import resolve_device
@@ -137,7 +138,7 @@ def train_prior(
     """Train a built-in prior on ``dataset`` and write a prior file: ``arch`` is ``cgen`` (conditional
     GAN), the StyleGAN-style ``sgen``, or ``ae`` (KL autoencoder; latents start from encoded images)."""
 
-    _train = TRAINERS.get(arch)
+    TRAINERS.get(arch)  # an unknown --arch fails before the data is loaded
     recipe = {k: v for k, v in recipe.items() if v is not None}
     if arch == "ae" and recipe:
         raise UserError(
@@ -146,15 +147,45 @@ def train_prior(
         )
 
     splits = load_dataset(dataset, data_dir, image_size=image_size)
+    # one process trains into a prior file at a time (under torchrun: rank 0 holds it for the job)
+    held = (
+        hold_exclusive(Path(out).with_suffix(".lock"), f"prior {str(out)!r}") if is_main_process() else None
+    )
+    try:
+        return _train_prior(
+            splits, dataset, out, epochs, steps, seed, image_size=image_size, dev_name=device,
+            license_text=license_text, progress=progress, arch=arch, score=score, recipe=recipe,
+        )  # fmt: skip
+    finally:
+        if held is not None:
+            held.finish()
+
+
+def _train_prior(
+    splits: Any,
+    dataset: str,
+    out: str | Path,
+    epochs: float | None,
+    steps: int | None,
+    seed: int,
+    *,
+    image_size: int | None,
+    dev_name: str,
+    license_text: str | None,
+    progress: bool,
+    arch: str,
+    score: bool,
+    recipe: dict[str, Any],
+) -> Path:
     kwargs: dict[str, Any] = dict(recipe)
     if epochs is not None:
         kwargs["epochs"] = epochs
     if steps is not None:
         kwargs["steps"] = steps
-    dev = resolve_device(device)
+    dev = resolve_device(dev_name)
     if score:  # periodic scores without CAS (seconds), the final ones with it (minutes)
         kwargs["monitor"] = lambda step, snapshot: score_prior_on(snapshot, splits, device=dev, cas=False)
-    prior, record = _train(
+    prior, record = TRAINERS.get(arch)(
         splits.train, seed=seed, device=str(dev), out=str(out), progress=progress, arch=arch, **kwargs
     )
     if not is_main_process():  # under torchrun rank 0 scores and writes the prior
@@ -205,11 +236,13 @@ def score_prior(
     device: str = "auto",
     cas: bool = True,
     out: str | Path | None = None,
+    trust_pickle: bool = False,
     **settings: Any,
 ) -> dict[str, Any]:
     """Score the prior ``spec`` (any ``--prior`` value) on ``dataset``: CAS beside real images,
     Fréchet distance and diversity in an in-project embedding, saturated pixels.  ``out``: also
-    write the scores as JSON there (atomically)."""
+    write the scores as JSON there (atomically).  ``trust_pickle``: let a StyleGAN ``.pkl`` be
+    unpickled (pickles run code when loaded; only for files you trust)."""
     splits = load_dataset(dataset, data_dir, image_size=image_size)
     dev = resolve_device(device)
     train = splits.train
@@ -220,6 +253,7 @@ def score_prior(
         image_size=train.image_size[0],
         seed=int(settings.get("seed", 0)),
         device=dev,
+        trust_pickle=trust_pickle,
     )
     scores = score_prior_on(prior, splits, device=dev, cas=cas, **settings)
     scores.update(prior=record.get("path", spec), prior_sha256=record.get("sha256"), dataset=dataset)

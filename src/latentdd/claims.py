@@ -9,10 +9,16 @@ the lock on it means "held".
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import time
 from pathlib import Path
 
 from filelock import FileLock, Timeout
+
+from .errors import UserError
+from .fileio import atomic_write_text
 
 
 class Claim:
@@ -59,3 +65,34 @@ def is_held(path: str | os.PathLike) -> bool:
         return True
     claim.release()
     return False
+
+
+class ExclusiveClaim(Claim):
+    """A claim with an owner record beside its lock file; :meth:`finish` removes both."""
+
+    def __init__(self, lock: FileLock, owner: Path) -> None:
+        super().__init__(lock)
+        self.owner = owner
+
+    def finish(self) -> None:
+        self.owner.unlink(missing_ok=True)
+        super().finish()
+
+
+def hold_exclusive(path: str | os.PathLike, what: str) -> ExclusiveClaim:
+    """Claim ``path`` for one job that must not share ``what`` (a run folder, a prior being trained)
+    with a second process; the holder's pid, host and start time go beside the lock, so the refusal
+    names the other process instead of letting both interleave their writes."""
+    path = Path(path)
+    owner = path.with_name(path.name + ".owner")
+    claim = try_claim(path)
+    if claim is None:
+        try:
+            who = json.loads(owner.read_text(encoding="utf-8"))
+            named = f"process {who['pid']} on {who['host']} (since {who['started']})"
+        except (OSError, ValueError, KeyError):
+            named = "another process"
+        raise UserError(f"{what} is in use by {named}; wait for it to finish or stop it, then run this again")
+    record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    atomic_write_text(owner, json.dumps(record) + "\n")
+    return ExclusiveClaim(claim._lock, owner)

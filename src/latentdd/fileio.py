@@ -1,9 +1,15 @@
-"""Atomic file writes: a crash or kill never leaves a half-written file behind."""
+"""Atomic file writes: a crash or kill never leaves a half-written file behind.
+
+Every file latentdd writes goes through :func:`atomic_write` (temporary file in the same folder,
+fsync, rename, fsync of the folder); ``tests/test_reliability.py`` greps the package for writes that
+bypass it."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import signal
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -27,10 +33,48 @@ def _publish(
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
+        _fsync(tmp)  # the bytes reach the disk before the name does: a power cut leaves old or new
+        _fault_point(path)
         publish(tmp, path)
+        _fsync(path.parent)  # and the rename itself is durable
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise UserError(
+                f"no space left on the device while writing {path}; the previous version of the file is "
+                "intact: free some space and run the command again (runs resume)"
+            ) from None
+        raise
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+#: Fault injection for the kill tests (tests/test_kills.py, bench/kill_soak.py): with
+#: ``LATENTDD_KILL_AT_WRITE=N`` the process SIGKILLs itself during its N-th atomic write, after the
+#: temporary file is complete and before it is published -- the worst moment for a half-written file.
+_KILL_AT_WRITE = int(os.environ.get("LATENTDD_KILL_AT_WRITE", "0") or 0)
+_writes = 0
+
+
+def _fault_point(path: Path) -> None:
+    global _writes
+    if not _KILL_AT_WRITE:
+        return
+    _writes += 1
+    if _writes == _KILL_AT_WRITE:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _fsync(path: str | os.PathLike) -> None:
+    """Flush a file's (or a folder's entries') data to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as e:  # some file systems cannot fsync a folder; the data itself is what matters
+        if e.errno not in (errno.EINVAL, errno.EBADF, errno.EACCES):
+            raise
+    finally:
+        os.close(fd)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:

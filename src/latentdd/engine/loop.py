@@ -28,6 +28,11 @@ from .steps import make_optimizer, run_iterations
 log = logging.getLogger("latentdd.engine")
 
 
+def steady_seconds(times: list[float]) -> float | None:
+    rest = sorted(times[1:])
+    return rest[len(rest) // 2] if rest else None
+
+
 def peak_memory_mb(device: torch.device) -> dict[str, float]:
     out = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
     if device.type == "cuda":
@@ -46,7 +51,17 @@ def distill(cfg: DistillConfig, *, resume: bool = False, progress: bool = True) 
         resume = True
     if resume:
         run = RunDir.existing(cfg.out)
-    elif main:
+    held = run.hold() if resume and main else None  # rank 0 holds the folder for the whole job
+    try:
+        return _distill_held(cfg, run, resume, progress, main)
+    finally:
+        if held is not None:
+            held.release()
+
+
+def _distill_held(cfg: DistillConfig, run: RunDir, resume: bool, progress: bool, main: bool) -> Path:
+    """Build every part, then create (or continue) the run folder and distill."""
+    if not resume and main:
         run.ensure_fresh()
     device = resolve_device(cfg.device)
     splits = load_dataset(cfg.dataset, cfg.data_dir, image_size=cfg.image_size)
@@ -58,16 +73,23 @@ def distill(cfg: DistillConfig, *, resume: bool = False, progress: bool = True) 
     generator = make_generator(cfg.seed)
     synset, prior_record = build_synset(cfg, splits, generator, device)
     job = Job(cfg, run, splits, device, generator, synset, build_objective(cfg, splits, device), prior_record)
+    fresh_hold = None
     if not resume and main:
-        run.create(cfg)
-    distributed.barrier()
-    handler = run.attach_log() if main else None
+        fresh_hold = run.hold()  # taken only now, so bad input leaves no folder behind
     try:
-        return _distill(job, resume, progress)
-    finally:
-        if handler is not None:
-            RunDir.detach_log(handler)
+        if fresh_hold is not None:
+            run.create(cfg)
         distributed.barrier()
+        handler = run.attach_log() if main else None
+        try:
+            return _distill(job, resume, progress)
+        finally:
+            if handler is not None:
+                RunDir.detach_log(handler)
+            distributed.barrier()
+    finally:
+        if fresh_hold is not None:
+            fresh_hold.release()
 
 
 def _check_same_run(run: RunDir, cfg: DistillConfig) -> None:
@@ -138,6 +160,8 @@ def _write_results(job: Job, state: dict[str, Any]) -> None:
     """The synthetic set, its grid and ``distill.json``."""
     cfg, run, splits, synset, prior_record = job.cfg, job.run, job.splits, job.synset, job.prior_record
     images = synset.decode().cpu()
+    if not torch.isfinite(images).all():  # the guard restores blown-up sets; this is the last line
+        raise UserError(f"the synthetic set holds NaN or Inf values; not writing it to {run.path}")
     train = splits.train
     meta = {
         "method": cfg.method,
@@ -177,11 +201,15 @@ def _write_results(job: Job, state: dict[str, Any]) -> None:
         {
             "distill_seconds": state["seconds"],
             "seconds_per_iteration": state["seconds"] / max(1, cfg.iterations),
+            # the median iteration after the first (which compiles, warms caches): the steady speed
+            "steady_seconds_per_iteration": steady_seconds(state.get("iteration_seconds", [])),
             "iterations": cfg.iterations,
             "device": str(job.device),
             "latentdd_version": code_version(),
             **peak_memory_mb(job.device),
             "loss": state["losses"],
+            "blowups": len(state.get("blowups", [])),  # rolled-back non-finite steps (engine/blowups.py)
+            "blowup_events": state.get("blowups", []),
             "prior": prior_record,
             "layer_auto": cfg.extra.get("layer_auto"),
             "distributed": distributed.describe(),

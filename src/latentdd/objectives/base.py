@@ -89,6 +89,11 @@ class Objective(ABC):
         need them (DM) cost nothing."""
         return None
 
+    def discard_step(self) -> None:
+        """The engine skipped this iteration's update (its loss or gradient was not finite): drop
+        whatever the objective learned from it.  Called instead of :meth:`after_step`."""
+        return None
+
     def tensors(self) -> dict[str, torch.Tensor]:
         """Tensors saved with the synthetic set (MTT: ``learned_lr``); none by default."""
         return {}

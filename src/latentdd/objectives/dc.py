@@ -184,6 +184,10 @@ class GradientMatching(Objective):
             images = decode().detach()
         self.train_network(images, syn_labels.to(images.device), generator)
 
+    def discard_step(self) -> None:
+        """A non-finite gradient may come from the network itself: match against a fresh one next."""
+        self.net, self.position = None, 0
+
     def train_network(self, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> None:
         """``inner_loop`` epochs of plain SGD on the synthetic set (reference ``epoch('train')``)."""
         net = self.net

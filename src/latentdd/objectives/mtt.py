@@ -250,8 +250,6 @@ class TrajectoryMatching(Objective):
         self.lr_optimizer = torch.optim.SGD([self.syn_lr], lr=cfg.lr_lr, momentum=LR_MOMENTUM)
         self.last_good_lr = float(cfg.lr_teacher)
         self.iteration = 0
-        self.nan_streak = 0
-        self._skip_lr_step = False
 
     # -- checks: fail while building, before the run folder exists --------------------
     def _check_buffer(self) -> None:
@@ -331,35 +329,13 @@ class TrajectoryMatching(Objective):
             plan,
             self.syn_lr.detach().item(),
         )
-        grads_ok = (
-            result.grad_images is not None
-            and bool(torch.isfinite(result.grad_images).all())
-            and bool(torch.isfinite(result.grad_lr).all())
-        )
-        if distributed.world_size() > 1:  # one rank's blow-up skips the step on every rank
-            grads_ok = all(distributed.all_gather_object(grads_ok))
-        if not grads_ok:
-            self.nan_streak += 1
-            what = "loss" if result.grad_images is None else "gradient"
-            if self.nan_streak >= 2:
-                raise UserError(
-                    f"MTT's {what} is not finite for the second iteration in a row (iteration {self.iteration}, "
-                    f"syn_lr {self.syn_lr.detach().item():.4g}); the synthetic images or the step size diverged: start "
-                    f"again with a lower --lr-img (now {cfg.lr_img}) or --lr-lr (now {cfg.lr_lr})"
-                )
+        if result.grad_images is None:  # the loss is not finite: the engine skips the update
             log.warning(
-                "iteration %d: MTT %s is not finite (expert %d, start epoch %d); skipping this update",
-                self.iteration,
-                what,
-                k,
-                start,
+                "iteration %d: MTT loss is not finite (expert %d, start epoch %d)", self.iteration, k, start
             )
-            self._skip_lr_step = True
             return _Precomputed.apply(
                 syn, self.syn_lr, result.loss, torch.zeros_like(syn), torch.zeros_like(self.syn_lr)
             )
-        self.nan_streak = 0
-        self._skip_lr_step = False
         grad_images = result.grad_images
         if self.zca is not None:
             grad_images = self._unwhiten_gradient(grad_images)
@@ -386,9 +362,6 @@ class TrajectoryMatching(Objective):
         """Step the learned step size; roll it back if it left (0, inf)."""
         iteration = self.iteration
         self.iteration += 1
-        if self._skip_lr_step:
-            self.syn_lr.grad = None
-            return
         if self.syn_lr.grad is not None:
             distributed.all_reduce_sum_(self.syn_lr.grad)  # the ranks' shares: the mean over trajectories
         self.lr_optimizer.step()
@@ -411,6 +384,11 @@ class TrajectoryMatching(Objective):
             self.ctx.cfg.lr_lr,
         )
 
+    def discard_step(self) -> None:
+        """The engine skipped this update: the learned step size keeps its value too."""
+        self.syn_lr.grad = None
+        self.iteration += 1
+
     # -- saving and resuming ---------------------------------------------------------
     def tensors(self) -> dict[str, torch.Tensor]:
         out = {"learned_lr": self.syn_lr.detach().reshape(1).cpu()}
@@ -423,8 +401,6 @@ class TrajectoryMatching(Objective):
             "syn_lr": self.syn_lr.detach().item(),
             "last_good_lr": self.last_good_lr,
             "iteration": self.iteration,
-            "nan_streak": self.nan_streak,
-            "skip_lr_step": self._skip_lr_step,
             "lr_optimizer": self.lr_optimizer.state_dict(),
         }
 
@@ -435,6 +411,4 @@ class TrajectoryMatching(Objective):
             self.syn_lr.fill_(float(state["syn_lr"]))
         self.last_good_lr = float(state["last_good_lr"])
         self.iteration = int(state["iteration"])
-        self.nan_streak = int(state["nan_streak"])
-        self._skip_lr_step = bool(state["skip_lr_step"])
         self.lr_optimizer.load_state_dict(state["lr_optimizer"])

@@ -10,6 +10,7 @@ Layout::
     prior.json           the prior's provenance record (latent space): hashes, source, license
     metrics.json         evaluation (shape fixed by DESIGN.md)
     log.txt              the log
+    .lock, .lock.owner   held by the one process distilling into the folder (pid, host, start)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from ..claims import Claim, hold_exclusive
 from ..config import DistillConfig, config_from_yaml_text
 from ..errors import UserError
 from ..fileio import atomic_write_json, atomic_write_text
@@ -33,6 +35,7 @@ class RunDir:
     METRICS = "metrics.json"
     LOG = "log.txt"
     PRIOR = "prior.json"
+    LOCK = ".lock"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -60,6 +63,12 @@ class RunDir:
                 f"{str(self.path)!r} already holds a run; continue it with `latentdd distill --resume "
                 f"{self.path}` or choose another --out"
             )
+
+    def hold(self) -> Claim:
+        """Claim the folder for this process's distillation; a second ``distill`` (or ``--resume``) on
+        it refuses, naming the holder, instead of interleaving checkpoints.  Released by the
+        holder's exit, kills included."""
+        return hold_exclusive(self.file(self.LOCK), f"run folder {str(self.path)!r}")
 
     def create(self, cfg: DistillConfig) -> None:
         self.ensure_fresh()
