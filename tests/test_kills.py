@@ -1,0 +1,81 @@
+"""Kill at random moments, bounded (issue 19.1): commands SIGKILLed during their atomic writes and
+resumed end with the outputs of an uninterrupted run, bit for bit.
+
+The harness is ``bench/kill_soak.py`` (the long soak draws kill points at random, by write index and
+by delay); here each command is killed at one or two chosen writes -- during a checkpoint, during
+the final result -- so the suite stays within its time budget and never flakes.  Commands run as
+children forked from one process that imported latentdd once (the harness's fork launcher).
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "kill_soak.py"
+
+
+def _harness_module():
+    spec = importlib.util.spec_from_file_location("kill_soak", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["kill_soak"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+ks = _harness_module()
+
+
+def at(name: str, nth: int = 1):
+    """Kill during the ``nth`` write of the file ``name`` (temp file complete, not yet renamed)."""
+    return ks.Kill("file", nth, name)
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory):
+    launcher = ks.ForkLauncher()
+    table = ks.commands(cgen_steps=6)  # the GAN trainer's periodic checkpoint is the soak's to cross
+    yield ks.Harness(tmp_path_factory.mktemp("kills"), launcher, table=table, control=False)
+    launcher.close()
+
+
+CASES = {
+    # the resume continues from the checkpoint before the killed one; then killed writing the set
+    "distill-dm-pixel": [at("checkpoint.pt", 2), at("synset.safetensors")],
+    "distill-dm-latent": [at("checkpoint.pt", 3)],
+    "distill-mtt-pixel": [at("checkpoint.pt", 2)],  # learned step size and expert draws resume too
+    "experts": [at("expert_1.safetensors")],  # expert 0 kept, expert 1 trained again
+    "prior-cgen": [at("prior.ckpt.pt"), at("prior.safetensors")],  # from scratch, then from the ckpt
+    "evaluate": [ks.Kill("write", 3), at("metrics.json")],  # finished networks kept, metrics redone
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_a_killed_command_resumes_to_the_uninterrupted_outputs(harness, name):
+    command = harness.table[name]
+    trial = harness.trial(command, CASES[name], "trial")
+    assert len(trial.kills) == len(CASES[name]), f"a kill point was not reached: {trial}"
+    assert trial.matched, trial.problem
+    assert trial.launches == len(CASES[name]) + 1
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="engine/loop.py: a resume finds synset.safetensors and calls the run complete, so a kill "
+    "after the set is written and before distill.json leaves the run without grid.png and distill.json",
+)
+def test_a_distillation_killed_writing_its_grid_resumes_whole(harness):
+    trial = harness.trial(harness.table["distill-dm-pixel"], [at("grid.png")], "grid")
+    assert trial.matched, trial.problem
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="objectives/dc.py: load_state_dict rebuilds the outer loop's network without "
+    "model_channels_last, so a resume from a checkpoint inside an outer loop takes other conv kernels "
+    "(the set differs by ~5e-7)",
+)
+def test_dc_resumed_inside_an_outer_loop_matches(harness):
+    trial = harness.trial(harness.table["distill-dc-pixel"], [at("checkpoint.pt", 2)], "mid-loop")
+    assert trial.matched, trial.problem
