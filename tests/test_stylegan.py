@@ -221,18 +221,25 @@ def test_an_importable_network_pickle_loads_by_path_and_by_scheme(tmp_path):
     G = tiny_sgen_network()
     path = tmp_path / "network-snapshot.pkl"
     path.write_bytes(pickle.dumps({"G": G, "D": None, "G_ema": G, "training_set_kwargs": {}}))
-    prior, record = resolve_prior(str(path), num_classes=3, channels=1, image_size=12, seed=0)
+    prior, record = resolve_prior(
+        str(path), num_classes=3, channels=1, image_size=12, seed=0, trust_pickle=True
+    )
     assert (
         isinstance(prior, StyleGANPrior) and record["arch"] == "stylegan" and len(record["file_sha256"]) == 64
     )
     z, y = latents(prior)
     assert prior(z, y).shape == (6, 1, 12, 12)
     mapped, rec = resolve_prior(
-        f"stylegan:{path}?truncation_psi=1&classes=[2,0]", num_classes=2, channels=3, image_size=16, seed=0
+        f"stylegan:{path}?truncation_psi=1&classes=[2,0]",
+        num_classes=2,
+        channels=3,
+        image_size=16,
+        seed=0,
+        trust_pickle=True,
     )
     assert rec["config"]["class_map"] == [2, 0] and mapped.truncation_psi == 1.0
     with pytest.raises(UserError, match="conditioned on 3 classes"):
-        resolve_prior(str(path), num_classes=10, channels=1, image_size=12, seed=0)
+        resolve_prior(str(path), num_classes=10, channels=1, image_size=12, seed=0, trust_pickle=True)
 
 
 def test_a_pickle_whose_code_is_missing_gives_a_one_line_error_naming_the_module(tmp_path, monkeypatch):
@@ -251,13 +258,15 @@ def test_a_pickle_whose_code_is_missing_gives_a_one_line_error_naming_the_module
     monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(code)])
     importlib.invalidate_caches()
     with pytest.raises(UserError) as err:
-        resolve_prior(f"stylegan:{path}", num_classes=3, channels=1, image_size=12, seed=0)
+        resolve_prior(f"stylegan:{path}", num_classes=3, channels=1, image_size=12, seed=0, trust_pickle=True)
     msg = str(err.value)
     assert "'sg_vanished_mod'" in msg and "PYTHONPATH" in msg and "\n" not in msg
 
     (tmp_path / "junk.pkl").write_bytes(b"not a pickle")
     with pytest.raises(UserError, match="not a readable network pickle"):
-        resolve_prior(str(tmp_path / "junk.pkl"), num_classes=3, channels=1, image_size=12, seed=0)
+        resolve_prior(
+            str(tmp_path / "junk.pkl"), num_classes=3, channels=1, image_size=12, seed=0, trust_pickle=True
+        )
 
 
 # -- training ---------------------------------------------------------------------------------
@@ -341,7 +350,7 @@ def test_gpu_written_and_g_only_pickles_load_on_a_cpu(tmp_path, monkeypatch):
             pickle.loads(blob)  # noqa: S301  (the failure the loader must avoid)
     path = tmp_path / "gpu-g-only.pkl"
     path.write_bytes(blob)
-    prior, _ = resolve_prior(str(path), num_classes=3, channels=1, image_size=12, seed=0)
+    prior, _ = resolve_prior(str(path), num_classes=3, channels=1, image_size=12, seed=0, trust_pickle=True)
     z, y = latents(prior)
     assert torch.allclose(prior(z, y), StyleGANPrior(G, image_channels=1, image_size=12)(z, y), atol=1e-6)
 
@@ -354,5 +363,5 @@ def test_a_pickle_needing_a_pip_package_names_the_package(tmp_path, module, advi
     path = tmp_path / "needs.pkl"
     path.write_bytes(b"\x80\x04c" + module.encode() + b"\nthing\n.")  # GLOBAL module.thing
     with pytest.raises(UserError) as err:
-        resolve_prior(str(path), num_classes=3, channels=1, image_size=12, seed=0)
+        resolve_prior(str(path), num_classes=3, channels=1, image_size=12, seed=0, trust_pickle=True)
     assert advice in str(err.value) and "PYTHONPATH" not in str(err.value)

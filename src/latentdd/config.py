@@ -12,6 +12,7 @@ as ``--field-name value`` and in YAML as ``field_name: value``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -39,6 +40,7 @@ class CommonSettings:
     prior: str | None = None  # prior spec (file, random, builtin:, module:, .pkl, diffusers:); latent only
     prior_license: str | None = None  # the license you declare for a prior you bring (provenance)
     prior_source: str | None = None  # where that prior came from (URL, paper, run) (provenance)
+    trust_pickle: bool = False  # unpickle a StyleGAN .pkl prior (pickles run code: trusted files only)
     layer: int | str = 1  # GLaD's split layer k, or "auto" (chosen on a validation split)
     layer_candidates: list[str] | None = None  # --layer auto: layers to try (default: all)
     layer_auto_iterations: int = 50  # --layer auto: distillation iterations per candidate
@@ -137,16 +139,25 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
                 if value.lower() in ("0", "false", "no", "off"):
                     return False
                 raise ValueError
+            if not isinstance(value, bool | int) or value not in (0, 1):
+                raise ValueError
             return bool(value)
+        if tp in (int, float) and isinstance(value, bool | list | dict):
+            raise ValueError
         if tp is int:
             if isinstance(value, float) and not value.is_integer():
                 raise ValueError
             return int(value)
         if tp is float:
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):  # a NaN learning rate would only surface as a blown-up run
+                raise ValueError
+            return number
         if origin is list:
             if isinstance(value, str):
                 return [v.strip() for v in value.split(",") if v.strip()]
+            if not isinstance(value, list | tuple) or any(isinstance(v, list | dict) for v in value):
+                raise ValueError
             return [str(v) for v in value]
         if origin is dict:
             if isinstance(value, str):  # "width=64,depth=2" from the command line
@@ -155,10 +166,13 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
                     raise ValueError
                 return {k.strip(): yaml.safe_load(v) for k, v in pairs}
             return dict(value)
+        if isinstance(value, list | dict):
+            raise ValueError
         return str(value) if value is not None else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         flag = "--" + name.replace("_", "-")
-        raise UserError(f"{flag} expects {getattr(tp, '__name__', tp)}, got {value!r}") from None
+        wanted = "a finite number" if tp is float else getattr(tp, "__name__", tp)
+        raise UserError(f"{flag} expects {wanted}, got {value!r}") from None
 
 
 def _field_types() -> dict[str, Any]:
@@ -173,8 +187,36 @@ def apply_overrides(cfg: DistillConfig, overrides: dict[str, Any], source: str) 
         if name not in types_:
             known = ", ".join("--" + n.replace("_", "-") for n in types_ if n != "extra")
             raise UserError(f"unknown setting {key!r} in {source}; known settings: {known}")
-        setattr(cfg, name, _coerce(name, types_[name], value))
+        try:
+            setattr(cfg, name, _coerce(name, types_[name], value))
+        except UserError as e:
+            if source in ("command line", "preset"):
+                raise
+            raise UserError(f"{source}: {e}") from None  # name the file that holds the bad value
     return cfg
+
+
+def parse_settings(text: str, source: str) -> dict[str, Any]:
+    """The ``key: value`` mapping of a YAML settings text; anything else is a one-line
+    :class:`UserError` naming ``source`` (e.g. ``config file 'x.yaml'``) and the problem."""
+    if not text.strip():
+        raise UserError(f"{source} is empty; write settings into it (key: value) or leave it out")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        where = f" (line {line + 1})" if line is not None else ""
+        raise UserError(f"{source} is not valid YAML{where}; fix the syntax") from None
+    except RecursionError:
+        raise UserError(f"{source} nests too deeply to be a settings file") from None
+    if data is None:  # only comments
+        return {}
+    if not isinstance(data, dict):
+        raise UserError(f"{source} must hold a mapping of settings (key: value), not a {type(data).__name__}")
+    odd = [k for k in data if not isinstance(k, str)]
+    if odd:
+        raise UserError(f"{source} has a key {odd[0]!r} that is not a setting name; keys are names like ipc")
+    return data
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -182,14 +224,12 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not p.is_file():
         raise UserError(f"config file {str(p)!r} does not exist; pass an existing YAML file to --config")
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        line = getattr(getattr(e, "problem_mark", None), "line", None)
-        where = f" (line {line + 1})" if line is not None else ""
-        raise UserError(f"config file {str(p)!r} is not valid YAML{where}; fix the syntax") from None
-    if not isinstance(data, dict):
-        raise UserError(f"config file {str(p)!r} must hold a mapping of settings (key: value)")
-    return data
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError(
+            f"config file {str(p)!r} is not UTF-8 text (binary or damaged); pass a YAML file"
+        ) from None
+    return parse_settings(text, f"config file {str(p)!r}")
 
 
 def build_config(cli: dict[str, Any] | None = None, config_file: str | Path | None = None) -> DistillConfig:
@@ -199,11 +239,13 @@ def build_config(cli: dict[str, Any] | None = None, config_file: str | Path | No
     # The preset depends on method, preset, dataset and IPC, which may come from either source.
     probe = DistillConfig()
     keys = ("method", "preset", "dataset", "ipc")
-    apply_overrides(probe, {k: v for k, v in {**file_values, **cli}.items() if k in keys}, "settings")
+    file_source = f"config file {str(config_file)!r}"
+    apply_overrides(probe, {k: v for k, v in file_values.items() if k in keys}, file_source)
+    apply_overrides(probe, {k: v for k, v in cli.items() if k in keys}, "command line")
     preset = resolve_preset(probe.method, probe.preset, probe.dataset, probe.ipc)
     cfg = DistillConfig()
     apply_overrides(cfg, preset, "preset")
-    apply_overrides(cfg, file_values, f"config file {config_file}")
+    apply_overrides(cfg, file_values, file_source)
     apply_overrides(cfg, cli, "command line")
     validate(cfg)
     # Paths are stored absolute so `--resume` works from any working directory.
@@ -255,6 +297,5 @@ def validate(cfg: DistillConfig) -> None:
         raise UserError("--learn-prior fine-tunes a generator, so it needs --space latent")
 
 
-def config_from_yaml_text(text: str) -> DistillConfig:
-    cfg = DistillConfig()
-    return apply_overrides(cfg, yaml.safe_load(text) or {}, "config.yaml")
+def config_from_yaml_text(text: str, source: str = "config.yaml") -> DistillConfig:
+    return apply_overrides(DistillConfig(), parse_settings(text, source), source)

@@ -13,6 +13,7 @@ from ..demo import run_demo
 from ..errors import UserError
 from .options import parse_extra_flags
 
+TRUST_PICKLE_HELP = "Allow a StyleGAN .pkl prior: unpickling runs code, so pass it only for files you trust."
 EXTRA = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": ["-h", "--help"]}
 
 
@@ -46,6 +47,7 @@ def cli(verbose: bool) -> None:
 @click.option(
     "--learn-prior", is_flag=True, default=None, help="Also fine-tune the generator's weights (--lr-prior)."
 )
+@click.option("--trust-pickle", is_flag=True, default=None, help=TRUST_PICKLE_HELP)
 @click.option("--prior-license", help="License you declare for the prior (recorded in the run's prior.json).")
 @click.option(
     "--prior-source", help="Where the prior came from: URL, paper, training run (recorded in prior.json)."
@@ -252,6 +254,7 @@ def prior_train(
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "json_out", help="Also write the scores to this JSON file.")
+@click.option("--trust-pickle", is_flag=True, help=TRUST_PICKLE_HELP)
 def prior_score(
     prior_spec: str,
     dataset: str,
@@ -264,6 +267,7 @@ def prior_score(
     seed: int,
     device: str,
     json_out: str | None,
+    trust_pickle: bool,
 ) -> None:
     """How good is PRIOR for a dataset: CAS, Fréchet distance, diversity, saturated pixels."""
     for name, value in (
@@ -287,6 +291,7 @@ def prior_score(
         cas_runs=cas_runs,
         feature_per_class=samples_per_class,
         seed=seed,
+        trust_pickle=trust_pickle,
     )
     click.echo(api.format_prior_scores(scores))
 

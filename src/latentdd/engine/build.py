@@ -91,6 +91,7 @@ def load_run_prior(cfg: DistillConfig, splits: DatasetSplits, device: torch.devi
         device=device,
         license=cfg.prior_license,
         source=cfg.prior_source,
+        trust_pickle=cfg.trust_pickle,
     )
 
 

@@ -14,6 +14,7 @@ import torch
 
 from ..errors import UserError
 from ..fileio import atomic_write
+from ..loadcheck import nonfinite_problem, optimizer_problem, tensor_problem, torch_load
 from ..objectives import Objective
 from ..synth.base import SyntheticSet
 
@@ -47,17 +48,47 @@ def load_checkpoint(
     generator: torch.Generator,
     objective: Objective,
 ) -> dict[str, Any]:
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        raise UserError(f"checkpoint {path} is corrupt; delete it to restart the run from scratch") from None
+    payload = read_checkpoint(path)
     params = _learnables(synset)
     if set(payload["tensors"]) != set(params):
         raise UserError(f"checkpoint {path} does not match this run's synthetic set; start a new run")
+    problems = [
+        tensor_problem(n, payload["tensors"][n], dtype=p.dtype, shape=tuple(p.shape))
+        for n, p in params.items()
+    ]
+    problem = next((p for p in problems if p), None) or optimizer_problem(payload["optimizer"], optimizer)
+    if problem:
+        raise UserError(f"checkpoint {path} is damaged: {problem}; delete it to restart the run from scratch")
     with torch.no_grad():
         for name, p in params.items():
             p.copy_(payload["tensors"][name].to(p.device))
-    optimizer.load_state_dict(payload["optimizer"])
-    generator.set_state(payload["generator"])
-    objective.load_state_dict(payload.get("objective", {}))
+    try:
+        optimizer.load_state_dict(payload["optimizer"])
+        generator.set_state(payload["generator"])
+        objective.load_state_dict(payload["objective"])
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
+        detail = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise UserError(
+            f"checkpoint {path} does not fit this run ({detail}); delete it to restart the run from scratch"
+        ) from None
     return payload["state"]
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The checkpoint's payload, checked for the parts every checkpoint has and for NaN or Inf values;
+    a damaged, foreign or hostile file is a one-line :class:`UserError` naming it."""
+    fix = "delete it to restart the run from scratch"
+    payload = torch_load(path, "checkpoint", fix)
+    parts = {"tensors": dict, "optimizer": dict, "state": dict, "objective": dict, "generator": torch.Tensor}
+    if isinstance(payload, dict):
+        payload.setdefault("objective", {})  # checkpoints from before objectives had state
+    if not isinstance(payload, dict) or any(not isinstance(payload.get(k), t) for k, t in parts.items()):
+        raise UserError(f"checkpoint {path} is not a latentdd distillation checkpoint; {fix}")
+    state = payload["state"]
+    if not isinstance(state.get("iteration"), int) or state["iteration"] < 0:
+        raise UserError(f"checkpoint {path} is damaged: no iteration count; {fix}")
+    problem = nonfinite_problem({k: payload[k] for k in ("tensors", "optimizer")})
+    problem = problem or nonfinite_problem(payload["objective"], "objective", floats=True)
+    if problem:
+        raise UserError(f"checkpoint {path} is damaged: {problem}; {fix}")
+    return payload

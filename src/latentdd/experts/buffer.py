@@ -21,8 +21,12 @@ file, which fails if another process got there first) and then only compared aga
 from __future__ import annotations
 
 import json
+import logging
+import math
 import re
-from dataclasses import asdict, dataclass, field
+import types
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +43,8 @@ FORMAT_VERSION = 1
 MANIFEST = "buffer.json"
 ZCA_FILE = "zca.safetensors"
 _EXPERT_RE = re.compile(r"^expert_(\d+)\.safetensors$")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -70,6 +76,37 @@ class ExpertSettings:
     def from_dict(cls, d: dict[str, Any]) -> ExpertSettings:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
+
+    @classmethod
+    def problem(cls, d: dict[str, Any]) -> str | None:
+        """What keeps ``d`` (a manifest) from being these settings: a setting missing or of the wrong type."""
+        hints = typing.get_type_hints(cls)
+        for f in fields(cls):
+            if f.name not in d:
+                if f.default is MISSING and f.default_factory is MISSING:
+                    return f"it lacks the setting {f.name!r}"
+            elif not _is_a(d[f.name], hints[f.name]):
+                tp = hints[f.name]
+                return f"its setting {f.name!r} is {d[f.name]!r}, not {tp.__name__ if isinstance(tp, type) else tp}"
+        return None
+
+
+def _is_a(value: Any, tp: Any) -> bool:
+    """``value`` (read from JSON) fits the annotation ``tp`` (numbers finite; ``int`` serves ``float``)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_a(value, a) for a in args)
+    if tp is type(None):
+        return value is None
+    if origin is list:
+        return isinstance(value, list) and all(_is_a(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    if tp in (int, float) and isinstance(value, bool):
+        return False
+    if tp is float:
+        return isinstance(value, int | float) and math.isfinite(value)
+    return isinstance(value, tp)
 
 
 def expert_path(folder: str | Path, k: int) -> Path:
@@ -119,8 +156,13 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
         raise UserError(
             f"{str(path)!r} is damaged; delete the expert folder and train the experts again"
         ) from None
-    if data.get("format") != KIND:
+    if not isinstance(data, dict) or data.get("format") != KIND:
         raise UserError(f"{str(path)!r} is not a latentdd expert manifest")
+    problem = ExpertSettings.problem(data)
+    if problem:
+        raise UserError(
+            f"{str(path)!r} is damaged: {problem}; delete the expert folder and train the experts again"
+        )
     return data
 
 
@@ -145,23 +187,39 @@ def save_expert(
 
 def read_expert_header(path: str | Path) -> dict[str, Any] | None:
     """The metadata of a readable expert file (plus its trajectory shape), else ``None``."""
+    return inspect_expert(path)[0]
+
+
+def inspect_expert(path: str | Path) -> tuple[dict[str, Any] | None, str | None]:
+    """``(header, None)`` for a readable expert file; ``(None, problem)`` for a damaged or foreign one
+    (unreadable, not an expert, its trajectory of another dtype or of a shape its index does not give)."""
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-            if meta.get("latentdd_kind") != KIND or "trajectory" not in f.keys():
-                return None
-            shape = list(f.get_slice("trajectory").get_shape())
+            if meta.get("latentdd_kind") != KIND:
+                return None, "is not a latentdd expert file"
+            if "trajectory" not in f.keys():  # noqa: SIM118  (safe_open has no __contains__)
+                return None, "has no 'trajectory' tensor"
+            trajectory = f.get_slice("trajectory")
+            shape, dtype = list(trajectory.get_shape()), trajectory.get_dtype()
     except (SafetensorError, OSError, ValueError, RuntimeError):
-        return None
+        empty = Path(path).is_file() and Path(path).stat().st_size == 0
+        return None, "is empty" if empty else "is unreadable (truncated, or not a safetensors file)"
     try:
-        return {
+        header = {
             "shape": shape,
             "index": json.loads(meta["index"]),
             "settings": json.loads(meta["settings"]),
             "extra": json.loads(meta.get("extra", "{}")),
         }
-    except (KeyError, ValueError):
-        return None
+        size = sum(math.prod(int(d) for d in s) for _, s in header["index"])
+    except (KeyError, ValueError, TypeError):
+        return None, "has damaged metadata"
+    if dtype != "F32":
+        return None, f"has a trajectory of dtype {dtype}, not F32 (float32)"
+    if len(shape) != 2 or shape[0] < 1 or shape[1] != size:
+        return None, f"has a trajectory of shape {tuple(shape)}, not (epochs + 1) x {size} parameters"
+    return header, None
 
 
 def is_complete(path: str | Path, epochs: int) -> bool:
@@ -187,18 +245,29 @@ class ExpertBuffer:
         self.settings = ExpertSettings.from_dict(read_manifest(self.folder))
         self.paths: list[Path] = []
         self.index: list[tuple[str, list[int]]] | None = None
+        damaged: list[str] = []
         for k in expert_indices(self.folder):
-            header = read_expert_header(expert_path(self.folder, k))
+            header, problem = inspect_expert(expert_path(self.folder, k))
+            if problem:  # damaged or foreign: leave it out, and say so
+                damaged.append(f"{expert_path(self.folder, k).name} {problem}")
             if header is None or header["shape"][0] != self.settings.epochs + 1:
-                continue  # damaged or foreign: leave it out
+                continue  # an expert still in training has fewer epochs
             self.paths.append(expert_path(self.folder, k))
             if self.index is None:
                 self.index = [(n, list(s)) for n, s in header["index"]]
+        fix = f"delete it and run `latentdd experts ... --out {folder}` again (it trains the experts that are missing)"
+        if not self.paths and damaged:
+            more = f" (and {len(damaged) - 1} more damaged)" if len(damaged) > 1 else ""
+            raise UserError(
+                f"expert folder {str(folder)!r} holds no usable expert: {damaged[0]}{more}; {fix}"
+            )
         if not self.paths:
             raise UserError(
                 f"expert folder {str(folder)!r} holds no finished expert yet; run "
                 f"`latentdd experts ... --out {folder}` (it resumes) and wait for at least one"
             )
+        for what in damaged:
+            log.warning("expert folder %s: left out %s; %s", folder, what, fix)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -209,9 +278,23 @@ class ExpertBuffer:
 
     def rows(self, k: int, epochs: list[int], device: torch.device | str = "cpu") -> list[torch.Tensor]:
         """The flat parameters of expert ``k`` after each of ``epochs`` (only those rows are read)."""
-        with safe_open(str(self.paths[k]), framework="pt") as f:
-            sl = f.get_slice("trajectory")
-            return [sl[e : e + 1].reshape(-1).to(device) for e in epochs]
+        path = self.paths[k]
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                sl = f.get_slice("trajectory")
+                rows = [sl[e : e + 1].reshape(-1) for e in epochs]
+        except (SafetensorError, OSError, ValueError, RuntimeError):
+            raise UserError(
+                f"expert file {path} became unreadable during the run; delete it, run `latentdd experts ... "
+                f"--out {self.folder}` again, then `latentdd distill --resume`"
+            ) from None
+        for e, row in zip(epochs, rows, strict=True):
+            if not bool(torch.isfinite(row).all()):  # a blown-up expert: matching it would teach NaN
+                raise UserError(
+                    f"expert file {path} holds NaN or Inf parameters after epoch {e}; delete it, run "
+                    f"`latentdd experts ... --out {self.folder}` again, then `latentdd distill --resume`"
+                )
+        return [row.to(device) for row in rows]
 
     def zca(self) -> ZCA | None:
         if not self.settings.zca:

@@ -76,14 +76,19 @@ class RunDir:
         atomic_write_text(self.file(self.CONFIG), cfg.to_yaml())
 
     def config(self) -> DistillConfig:
+        path, fix = self.file(self.CONFIG), "restore it or start a new run"
         try:
-            return config_from_yaml_text(self.file(self.CONFIG).read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            raise UserError(f"{path} is unreadable (not UTF-8 text); {fix}") from None
+        if not text.endswith("\n"):  # every config.yaml latentdd writes ends with one (yaml.safe_dump)
+            raise UserError(f"{path} is {'empty' if not text else 'truncated (it ends mid-line)'}; {fix}")
+        try:
+            return config_from_yaml_text(text, f"run config {path}")
         except UserError:
             raise
-        except Exception:
-            raise UserError(
-                f"{self.file(self.CONFIG)} is unreadable; restore it or start a new run"
-            ) from None
+        except Exception:  # noqa: BLE001  e.g. a value a setting cannot take
+            raise UserError(f"{path} is unreadable; {fix}") from None
 
     def write_json(self, name: str, obj: Any) -> None:
         atomic_write_json(self.file(name), obj)

@@ -10,7 +10,9 @@ such a folder, and fall back to torchvision otherwise.
 from __future__ import annotations
 
 import logging
+import struct
 import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -47,8 +49,15 @@ def read_npz(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
                     f"save it with keys {', '.join(keys)}"
                 )
             return {k: npz[k] for k in keys}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise UserError(f"cannot read {path}: {e}; re-create or re-download the file") from None
+    except UserError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error, KeyError, struct.error) as e:
+        detail = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        if "pickle" in detail:  # numpy's advice to unpickle would run whatever the file names
+            detail = "not plain arrays (it would have to be unpickled, which latentdd never does)"
+        if path.stat().st_size == 0:
+            detail = "empty file"
+        raise UserError(f"cannot read {path}: {detail}; re-create or re-download the file") from None
 
 
 def parse_classes(text: str) -> list[str]:
@@ -59,16 +68,35 @@ def parse_classes(text: str) -> list[str]:
     return lines
 
 
+def read_split(path: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images and labels of one npz split, one label per image (else a UserError naming the file)."""
+    arrays = read_npz(path, ("x", "y"))
+    x, y = images_to_tensor(arrays["x"], str(path)), labels_to_tensor(arrays["y"], str(path))
+    if len(y) != len(x):
+        raise UserError(
+            f"{path}: {len(x)} images but labels of shape {tuple(np.asarray(arrays['y']).shape)}; "
+            "give one label per image"
+        )
+    return x, y
+
+
 def load_npz_folder(folder: Path, digits: bool = False) -> RawSplits:
-    train = read_npz(folder / "train.npz", ("x", "y"))
-    test = read_npz(folder / "test.npz", ("x", "y"))
-    x_train = images_to_tensor(train["x"], str(folder / "train.npz"))
-    y_train = labels_to_tensor(train["y"], str(folder / "train.npz"))
-    x_test = images_to_tensor(test["x"], str(folder / "test.npz"))
-    y_test = labels_to_tensor(test["y"], str(folder / "test.npz"))
+    x_train, y_train = read_split(folder / "train.npz")
+    x_test, y_test = read_split(folder / "test.npz")
     classes_file = folder / "classes.txt"
     if classes_file.is_file():
-        classes = parse_classes(classes_file.read_text(encoding="utf-8"))
+        try:
+            classes = parse_classes(classes_file.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise UserError(
+                f"{classes_file} is not UTF-8 text; write one class name per line (line i names label i)"
+            ) from None
+        for path, y in ((folder / "train.npz", y_train), (folder / "test.npz", y_test)):
+            if y.numel() and (int(y.min()) < 0 or int(y.max()) >= len(classes)):
+                raise UserError(
+                    f"{path}: labels span {int(y.min())}..{int(y.max())} but {classes_file} names "
+                    f"{len(classes)} classes; fix the labels or the class list"
+                )
     else:
         labels = torch.cat([y_train, y_test])
         n = int(labels.max()) + 1 if labels.numel() else 0

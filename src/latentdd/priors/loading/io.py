@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 
 from ...errors import UserError
 from ...fileio import atomic_write
+from ...loadcheck import state_problem
 from ..base import Prior
 from ..models import PRIORS  # the package registers every built-in architecture
 
@@ -121,6 +122,18 @@ def load_prior(path: str | os.PathLike, device: str | torch.device = "cpu") -> t
         config = json.loads(meta["config"])
         record = json.loads(meta.get("record", "{}"))
         prior = PRIORS.create(arch, **config)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+        raise _corrupt(path) from e
+    if not isinstance(record, dict):
+        raise _corrupt(path)
+    # A file whose hash matches can still hold weights that cannot be used: written after a training
+    # blow-up (NaN), or by other code (dtype, shape).  Name the tensor instead of a torch traceback.
+    problem = state_problem(state, prior.state_dict())
+    if problem:
+        raise UserError(
+            f"{path} is not a usable {arch} prior: {problem}; re-create it with `latentdd prior train`"
+        )
+    try:
         prior.load_state_dict(state, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise _corrupt(path) from e

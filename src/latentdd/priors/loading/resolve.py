@@ -113,13 +113,15 @@ def resolve_prior(
     device: str | torch.device = "cpu",
     license: str | None = None,
     source: str | None = None,
+    trust_pickle: bool = False,
 ) -> tuple[Prior, dict[str, Any]]:
     """Return ``(prior, record)`` for ``spec``; the prior must make images of the dataset's shape and classes.
 
     ``license`` and ``source`` are what the user declares (``--prior-license``, ``--prior-source``);
-    they are added to the record, beside anything the prior file already recorded.
+    they are added to the record, beside anything the prior file already recorded.  ``trust_pickle``
+    (``--trust-pickle``) lets a pickled prior (a StyleGAN ``.pkl``) be loaded: unpickling runs code.
     """
-    req = PriorRequest(num_classes, channels, image_size, seed, device, license, source)
+    req = PriorRequest(num_classes, channels, image_size, seed, device, license, source, trust_pickle)
     scheme, rest = split_spec(spec)
     prior, record = PRIOR_SOURCES.create(scheme, rest, req)
     _check_fits(prior, record, spec, req)

@@ -16,6 +16,7 @@ import torch
 
 from ...errors import UserError
 from ...fileio import atomic_write
+from ...loadcheck import nonfinite_problem, optimizer_problem, state_problem, torch_load
 
 CHECKPOINT_VERSION = 1
 
@@ -64,18 +65,37 @@ def resume_training_state(
     path: Path, settings: dict[str, Any], parts: dict[str, Stateful], rng: torch.Generator
 ) -> tuple[int, float, dict[str, float]]:
     """Load a checkpoint made with identical settings; return (step, elapsed seconds, last losses)."""
+    fix = "delete it to start over"
+    state = torch_load(path, "checkpoint", fix)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
         stored = json.loads(state["settings"])
-    except Exception as e:
-        raise UserError(f"checkpoint {path} is unreadable (corrupt?); delete it to start over") from e
+        step, elapsed, losses = int(state["step"]), float(state["elapsed"]), json.loads(state["losses"])
+    except (TypeError, KeyError, ValueError, IndexError):
+        raise UserError(f"checkpoint {path} is not a latentdd prior-training checkpoint; {fix}") from None
+    if not isinstance(stored, dict) or not isinstance(losses, dict):
+        raise UserError(f"checkpoint {path} is not a latentdd prior-training checkpoint; {fix}")
     if stored != settings:
         diff = sorted(k for k in set(settings) | set(stored) if stored.get(k) != settings.get(k))
         raise UserError(
             f"checkpoint {path} was made with different settings ({', '.join(diff)}); "
             "delete it to start over, or choose another --out"
         )
+    problem = nonfinite_problem({name: state.get(name) for name in parts})
     for name, part in parts.items():
-        part.load_state_dict(state[name])
-    rng.set_state(state["rng"])
-    return int(state["step"]), float(state["elapsed"]), json.loads(state["losses"])
+        if problem:
+            break
+        if isinstance(part, torch.nn.Module):  # networks: every tensor's name, shape and dtype
+            problem = state_problem(state.get(name), part.state_dict())
+        elif isinstance(part, torch.optim.Optimizer):  # optimizers: per-parameter state's shape
+            problem = optimizer_problem(state.get(name), part)
+        problem = problem and f"{name}: {problem}"
+    if problem:
+        raise UserError(f"checkpoint {path} is damaged: {problem}; {fix}")
+    try:
+        for name, part in parts.items():
+            part.load_state_dict(state[name])
+        rng.set_state(state["rng"])
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
+        detail = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        raise UserError(f"checkpoint {path} does not fit this training ({detail}); {fix}") from None
+    return step, elapsed, losses

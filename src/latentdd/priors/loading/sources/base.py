@@ -27,6 +27,7 @@ class PriorRequest:
     device: str | torch.device = "cpu"
     license: str | None = None
     source: str | None = None
+    trust_pickle: bool = False  # the user vouched for pickled priors (--trust-pickle): they run code
 
 
 #: ``scheme -> loader(rest, request) -> (prior, record)``

@@ -10,7 +10,9 @@ https://github.com/autonomousvision/stylegan-xl) and add the clone to ``PYTHONPA
 module is reported in one line with that fix, not as an unpickling traceback.
 
 **Security: unpickling runs code.**  A pickle can execute anything when loaded (NVlabs' pickles
-even carry the Python source of their networks); load only files you trust, from their original
+even carry the Python source of their networks), so a pickle is opened only after the user opts in
+(``--trust-pickle``, ``trust_pickle: true`` in a config, ``trust_pickle=True`` in the API); without
+it the spec is refused before a byte is unpickled.  Load only files you trust, from their original
 publishers.  latentdd's own prior files are safetensors and never unpickle.
 
 Arguments after ``?`` (``stylegan:`` specs only; a bare path cannot carry them):
@@ -86,10 +88,19 @@ def parse_stylegan_spec(rest: str) -> tuple[Path, dict[str, Any]]:
     return Path(path), kwargs
 
 
-def load_network_pickle(path: Path) -> Any:
-    """``pickle.load`` the file, turning a missing module/class into a one-line :class:`UserError`."""
+def load_network_pickle(path: Path, trusted: bool = False) -> Any:
+    """``pickle.load`` the file, turning a missing module/class into a one-line :class:`UserError`.
+
+    ``trusted`` is the user's opt-in (``--trust-pickle``): without it nothing is unpickled."""
     if not path.is_file():
-        raise UserError(f"StyleGAN pickle {path} not found; pass the path of a network .pkl file")
+        what = "is a folder, not a file" if path.is_dir() else "not found"
+        raise UserError(f"StyleGAN pickle {path} {what}; pass the path of a network .pkl file")
+    if not trusted:
+        raise UserError(
+            f"refusing to load {path}: it is a Python pickle, and unpickling runs whatever code the file "
+            "names; pass --trust-pickle (trust_pickle: true in a config) only for a pickle you trust, "
+            "from its original publisher"
+        )
     try:
         with open(path, "rb") as f:
             return _CpuUnpickler(f).load()  # noqa: S301  (documented: pickles run code; only trusted files)
@@ -101,10 +112,12 @@ def load_network_pickle(path: Path) -> Any:
     except AttributeError as e:  # "Can't get attribute 'X' on <module 'm' ...>": code of another version
         detail = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise UserError(f"StyleGAN pickle {path} names code that is missing ({detail}); {FIX}") from e
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError) as e:
+    except Exception as e:  # noqa: BLE001  a damaged pickle fails in many ways (EOFError, KeyError, struct.error...)
+        detail = str(e).splitlines()[0][:200] if str(e) else ""
+        empty = path.stat().st_size == 0
         raise UserError(
-            f"{path} is not a readable network pickle ({type(e).__name__}: {e}); "
-            "pass a StyleGAN2/3 or StyleGAN-XL network .pkl"
+            f"{path} is not a readable network pickle ({'empty file' if empty else type(e).__name__}"
+            f"{': ' + detail if detail and not empty else ''}); pass a StyleGAN2/3 or StyleGAN-XL network .pkl"
         ) from e
 
 
@@ -123,7 +136,7 @@ def generator_of(data: Any, path: Path) -> nn.Module:
 @register_source("stylegan", suffixes=(".pkl",))
 def load_stylegan_prior(rest: str, req: PriorRequest) -> tuple[Prior, dict[str, Any]]:
     path, kwargs = parse_stylegan_spec(rest)
-    G = generator_of(load_network_pickle(path), path)
+    G = generator_of(load_network_pickle(path, trusted=req.trust_pickle), path)
     c_dim = int(getattr(G, "c_dim", 0))
     class_map = kwargs.get("classes")
     if class_map is not None and not isinstance(class_map, list):
