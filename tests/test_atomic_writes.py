@@ -122,3 +122,23 @@ def test_atomic_write_leaves_the_old_file_when_the_write_fails(tmp_path, monkeyp
     with pytest.raises(Exception, match="no space left on the device while writing"):
         atomic_write_text(target, "new")
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_a_killed_writes_temporary_file_is_swept_by_the_next_claimant(tmp_path):
+    """A kill between writing and publishing leaves ``.NAME.XXXX.tmp``; whoever claims the work next
+    deletes its own stale temporaries, and no one else's."""
+    from latentdd.claims import try_claim
+    from latentdd.runs import RunDir
+
+    stale = [tmp_path / ".expert_0.safetensors.ab12.tmp", tmp_path / ".expert_0.partial.pt.cd34.tmp"]
+    other = tmp_path / ".expert_1.safetensors.ef56.tmp"
+    for p in [*stale, other]:
+        p.write_bytes(b"half")
+    claim = try_claim(tmp_path / "expert_0.lock")
+    assert claim is not None and not any(p.exists() for p in stale) and other.exists()
+    claim.release()
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".checkpoint.pt.zz99.tmp").write_bytes(b"half")
+    RunDir(run).hold().release()  # the run folder's holder sweeps the whole folder
+    assert not (run / ".checkpoint.pt.zz99.tmp").exists()

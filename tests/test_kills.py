@@ -60,22 +60,15 @@ def test_a_killed_command_resumes_to_the_uninterrupted_outputs(harness, name):
     assert trial.launches == len(CASES[name]) + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/loop.py: a resume finds synset.safetensors and calls the run complete, so a kill "
-    "after the set is written and before distill.json leaves the run without grid.png and distill.json",
-)
 def test_a_distillation_killed_writing_its_grid_resumes_whole(harness):
+    """Once failed: a resume found synset.safetensors and called the run complete, leaving it without
+    grid.png and distill.json.  Now a run is complete only with distill.json, and the final checkpoint
+    is written before the results, so the resume rewrites them."""
     trial = harness.trial(harness.table["distill-dm-pixel"], [at("grid.png")], "grid")
     assert trial.matched, trial.problem
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="objectives/dc.py: load_state_dict rebuilds the outer loop's network without "
-    "model_channels_last, so a resume from a checkpoint inside an outer loop takes other conv kernels "
-    "(the set differs by ~5e-7)",
-)
 def test_dc_resumed_inside_an_outer_loop_matches(harness):
+    """Once failed by ~5e-7: the resumed outer-loop network was not channels-last."""
     trial = harness.trial(harness.table["distill-dc-pixel"], [at("checkpoint.pt", 2)], "mid-loop")
     assert trial.matched, trial.problem

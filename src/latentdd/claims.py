@@ -18,7 +18,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from .errors import UserError
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, sweep_temp_files
 
 
 class Claim:
@@ -55,6 +55,8 @@ def try_claim(path: str | os.PathLike) -> Claim | None:
         lock.acquire()
     except Timeout:
         return None
+    # the claimed work's files are ours now: a killed holder's half-written temporaries go
+    sweep_temp_files(path.parent, path.stem if not path.name.startswith(".") else None)
     return Claim(lock)
 
 

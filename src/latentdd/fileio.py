@@ -77,6 +77,17 @@ def _fsync(path: str | os.PathLike) -> None:
         os.close(fd)
 
 
+def sweep_temp_files(folder: str | os.PathLike, target_stem: str | None = None) -> list[Path]:
+    """Delete the temporary files that killed writes left in ``folder`` (only those of files named
+    ``target_stem.*`` if given).  Call it only while holding the claim on what is written there, so no
+    live write's temporary file is taken."""
+    pattern = f".{target_stem}.*.tmp" if target_stem else ".*.tmp"
+    swept = [p for p in Path(folder).glob(pattern) if p.is_file()]
+    for p in swept:
+        p.unlink(missing_ok=True)
+    return swept
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_path)`` then rename the temp file over ``path`` (same folder, same fs)."""
     _publish(path, write, os.replace)

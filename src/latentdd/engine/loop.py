@@ -123,8 +123,8 @@ def _distill(job: Job, resume: bool, progress: bool) -> Path:
     optimizer = make_optimizer(cfg, synset)
     sampler = RealSampler(splits.train, device)
     state: dict[str, Any] = {"iteration": 0, "losses": [], "seconds": 0.0}
-    if resume and run.file(RunDir.SYNSET).exists():
-        log.info("%s is already complete", run.path)
+    if resume and run.file(RunDir.SYNSET).exists() and run.file(RunDir.STATS).exists():
+        log.info("%s is already complete", run.path)  # distill.json is the last result written
         return run.path
     if resume and run.file(RunDir.CHECKPOINT).exists():
         state = load_checkpoint(run.file(RunDir.CHECKPOINT), synset, optimizer, generator, objective)
@@ -150,8 +150,10 @@ def _distill(job: Job, resume: bool, progress: bool) -> Path:
         cfg, synset, objective, sampler, optimizer, generator, state, progress, on_checkpoint=checkpoint
     )
     if main:
-        _write_results(job, state)
+        # the final checkpoint first: a kill while the results are written resumes from it, runs no
+        # iteration and writes them all again (a set with no distill.json is not complete)
         save_checkpoint(run.file(RunDir.CHECKPOINT), state, synset, optimizer, generator, objective)
+        _write_results(job, state)
         log.info("done in %.1f s; synthetic set in %s", state["seconds"], run.file(RunDir.SYNSET))
     return run.path
 

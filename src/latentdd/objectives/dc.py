@@ -44,6 +44,7 @@ from torch import nn
 
 from ..augment import DSA
 from ..errors import UserError
+from ..memory_format import model_channels_last
 from ..nets.fit import train_epoch
 from ..presets.dc import loops_for_ipc
 from ..seeding import seeded_global_rng
@@ -210,7 +211,9 @@ class GradientMatching(Objective):
         self.net = None
         if state.get("has_net"):
             with seeded_global_rng(0):  # the weights are overwritten; keep the global RNG untouched
-                net = self.ctx.model_factory().to(self.ctx.device)
+                # channels-last as fresh_model() builds it: other kernels would round differently and the
+                # resumed run would drift from the uninterrupted one (found by bench/kill_soak.py)
+                net = model_channels_last(self.ctx.model_factory().to(self.ctx.device))
             net.load_state_dict(state["net"])
             self.net = net.train()
 
