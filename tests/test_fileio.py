@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from latentdd.errors import UserError
 from latentdd.fileio import atomic_create, atomic_write
 
 
@@ -19,6 +20,6 @@ def test_atomic_create_publishes_once_and_atomic_write_replaces(tmp_path):
         Path(tmp).write_text("half")
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError):
-        atomic_write(path, dies)
+    with pytest.raises(UserError, match="no space left on the device while writing .*manifest.json"):
+        atomic_write(path, dies)  # a full disk is the user's to fix: one line, the old file kept
     assert path.read_text() == "third" and [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
