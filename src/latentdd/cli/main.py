@@ -323,7 +323,12 @@ def prior_list() -> None:
     help="Experts the folder should hold (finished ones are skipped). Under torchrun write --num-experts: "
     "torchrun reads --num as its own --numa-binding.",
 )
-@click.option("--epochs", type=int, required=True, help="Training epochs per expert (an expert is saved when all its epochs are done).")
+@click.option(
+    "--epochs",
+    type=int,
+    required=True,
+    help="Training epochs per expert (an expert is saved when all its epochs are done).",
+)
 @click.option("--out", required=True, help="Expert folder (several processes may fill one concurrently).")
 @click.option("--model", default="convnet", show_default=True, help="Network; must match distill's --model.")
 @click.option("--model-args", help="Network options, e.g. width=64,depth=2; must match distill's.")
