@@ -125,7 +125,7 @@ def test_atomic_write_leaves_the_old_file_when_the_write_fails(tmp_path, monkeyp
 
 
 def test_a_killed_writes_temporary_file_is_swept_by_the_next_claimant(tmp_path):
-    """A kill between writing and publishing leaves ``.NAME.XXXX.tmp``; whoever claims the work next
+    """A kill between writing and publishing leaves ``.NAME.<random>.tmp``; whoever claims the work next
     deletes its own stale temporaries, and no one else's."""
     from latentdd.claims import try_claim
     from latentdd.runs import RunDir

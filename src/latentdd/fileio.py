@@ -1,7 +1,7 @@
 """Atomic file writes: a crash or kill never leaves a half-written file behind.
 
 Every file latentdd writes goes through :func:`atomic_write` (temporary file in the same folder,
-fsync, rename, fsync of the folder); ``tests/test_reliability.py`` greps the package for writes that
+fsync, rename, fsync of the folder); ``tests/test_atomic_writes.py`` greps the package for writes that
 bypass it."""
 
 from __future__ import annotations

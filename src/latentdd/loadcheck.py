@@ -42,6 +42,12 @@ def torch_load(path: str | os.PathLike, what: str, fix: str) -> Any:
     raise UserError(f"{what} {path} is {problem}; {fix}")
 
 
+def error_detail(e: BaseException) -> str:
+    """The first line of an exception from ``load_state_dict`` and friends, short enough for a
+    one-line error."""
+    return str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+
+
 def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 

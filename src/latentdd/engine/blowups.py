@@ -6,7 +6,7 @@ good.  The guard keeps a copy of the learnable tensors and the optimizer's state
 last update; when the loss or gradient is not finite the update is skipped, when the updated set
 decodes to non-finite images the update is undone, and either way every learning rate is halved
 and the event is counted (``distill.json``: ``blowups``).  After ``MAX_STREAK`` blow-ups in a row the
-run stops with a message instead of writing a NaN set; the last checkpoint stays as it was.
+run stops with a message instead of writing a NaN set; checkpoints only ever hold a finite set.
 
 All decisions are taken on values every rank shares (the all-reduced loss and gradient, the
 replicated set), so under torchrun all ranks roll back together.

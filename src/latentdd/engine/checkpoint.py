@@ -14,7 +14,7 @@ import torch
 
 from ..errors import UserError
 from ..fileio import atomic_write
-from ..loadcheck import nonfinite_problem, optimizer_problem, tensor_problem, torch_load
+from ..loadcheck import error_detail, nonfinite_problem, optimizer_problem, tensor_problem, torch_load
 from ..objectives import Objective
 from ..synth.base import SyntheticSet
 
@@ -67,9 +67,8 @@ def load_checkpoint(
         generator.set_state(payload["generator"])
         objective.load_state_dict(payload["objective"])
     except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
-        detail = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
         raise UserError(
-            f"checkpoint {path} does not fit this run ({detail}); delete it to restart the run from scratch"
+            f"checkpoint {path} does not fit this run ({error_detail(e)}); delete it to restart the run from scratch"
         ) from None
     return payload["state"]
 

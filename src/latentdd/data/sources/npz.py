@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ...errors import UserError
+from ...loadcheck import error_detail
 from .base import RawSplits, images_to_tensor, labels_to_tensor, numbered_classes
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def read_npz(path: Path, keys: Sequence[str]) -> dict[str, np.ndarray]:
     except UserError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, zlib.error, KeyError, struct.error) as e:
-        detail = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+        detail = error_detail(e)
         if "pickle" in detail:  # numpy's advice to unpickle would run whatever the file names
             detail = "not plain arrays (it would have to be unpickled, which latentdd never does)"
         if path.stat().st_size == 0:

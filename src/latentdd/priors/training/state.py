@@ -16,7 +16,7 @@ import torch
 
 from ...errors import UserError
 from ...fileio import atomic_write
-from ...loadcheck import nonfinite_problem, optimizer_problem, state_problem, torch_load
+from ...loadcheck import error_detail, nonfinite_problem, optimizer_problem, state_problem, torch_load
 
 CHECKPOINT_VERSION = 1
 
@@ -96,6 +96,5 @@ def resume_training_state(
             part.load_state_dict(state[name])
         rng.set_state(state["rng"])
     except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as e:
-        detail = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
-        raise UserError(f"checkpoint {path} does not fit this training ({detail}); {fix}") from None
+        raise UserError(f"checkpoint {path} does not fit this training ({error_detail(e)}); {fix}") from None
     return step, elapsed, losses
