@@ -119,6 +119,15 @@ def distill(
     help="Networks trained at once, in separate processes that share the threads "
     "(on a CPU, one per core trains the most networks per hour).",
 )
+@click.option(
+    "--compile",
+    "compile_mode",
+    type=click.Choice(["auto", "on", "off"], case_sensitive=False),
+    default=None,
+    help="Train networks through torch.compile: auto (default; the architectures measured faster "
+    "compiled, in runs long enough to repay compiling), on, off.  Same figures in distribution, "
+    "not bit for bit.",
+)
 def evaluate(
     target: str,
     models: str | None,
@@ -132,6 +141,7 @@ def evaluate(
     quiet: bool,
     fresh: bool,
     jobs: int,
+    compile_mode: str | None,
 ) -> None:
     """Train fresh networks on a synthetic set (RUN_DIR or SYNSET_FILE) and report test accuracy.
 
@@ -151,6 +161,7 @@ def evaluate(
         progress=not quiet,
         fresh=fresh,
         jobs=jobs,
+        compile=compile_mode,
     )
     if api.is_main_process():  # under torchrun every rank has the metrics; one prints them
         click.echo(api.format_metrics(metrics))
