@@ -8,9 +8,13 @@ Trains each evaluation architecture on a 10-image and a 100-image set at 28 px (
   (``utils.get_network``; ViT is not in the published code, so its row trains latentdd's ViT in
   the published loop).  Asked for ``epochs - 1``, it trains ``epochs`` and tests once on a
   10-image loader.
-* ``eager``: :func:`latentdd.evaluate.train.fit_network`, ``compiled=False``, ``epochs`` epochs.
-* ``compiled``: the same with ``compiled=True``, after one untimed 2-epoch run that compiles
-  (its seconds are reported as ``compile_seconds``).
+* ``eager``: :func:`latentdd.evaluate.train.fit_network` on the plain path (``--fast off``),
+  ``epochs`` epochs.
+* ``fast``: the same on the architecture's path in ``latentdd.evaluate.speed.FAST_PATHS`` (what
+  ``--fast auto`` takes for long runs; plain where it lists none).
+* ``compiled`` / ``channels_last``: the same on that path, for every architecture (how the
+  table in ``FAST_PATHS`` was chosen).
+  Before the timed runs, one untimed 2-epoch run per compiled mode compiles (``compile_seconds``).
 
 Every timed run trains ``--images-per-run`` images (epochs = that / set size); the modes take
 turns ``--repeats`` times and the median run counts.
@@ -24,7 +28,7 @@ of a 4096 x 4096 matrix product and a 128-channel 3x3 convolution.
 
     python bench/eval_speed.py --reference /path/to/DatasetCondensation
         [--models convnet,alexnet,vgg11,resnet18,vit,lenet,mlp] [--sizes 10,100]
-        [--shapes mnist,cifar10] [--modes published,eager,compiled] [--threads 2]
+        [--shapes mnist,cifar10] [--modes published,eager,fast] [--threads 2]
         [--images-per-run 1000] [--repeats 3]
         [--out bench/results/eval_speed.json]
 
@@ -55,6 +59,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from latentdd.augment import make_dsa
 from latentdd.data.dataset import ImageDataset
 from latentdd.evaluate.protocols import EvalProtocol
+from latentdd.evaluate.speed import COMPILED, FAST_PATHS, PLAIN
 from latentdd.evaluate.train import fit_network
 from latentdd.nets import create_model
 
@@ -172,7 +177,7 @@ def time_published(utils, model: str, x: torch.Tensor, y: torch.Tensor, epochs: 
     return time.perf_counter() - start, macs
 
 
-def time_latentdd(model: str, x: torch.Tensor, y: torch.Tensor, epochs: int, compiled: bool) -> float:
+def time_latentdd(model: str, x: torch.Tensor, y: torch.Tensor, epochs: int, path: str) -> float:
     channels, size = x.shape[1], x.shape[-1]
     protocol = EvalProtocol("speed", epochs=epochs, runs=1)
     _, seconds, _ = fit_network(
@@ -183,7 +188,7 @@ def time_latentdd(model: str, x: torch.Tensor, y: torch.Tensor, epochs: int, com
         protocol=protocol,
         seed=0,
         dsa=make_dsa(STRATEGY),
-        compiled=compiled,
+        fast_path=path,
     )
     return seconds
 
@@ -195,7 +200,12 @@ def run_mode(
     multiply-adds per image)."""
     if mode == "published":  # it trains epoch_eval_train + 1 epochs: ask for one fewer
         return time_published(utils, model, x, y, epochs - 1)
-    return time_latentdd(model, x, y, epochs, mode == "compiled"), None
+    return time_latentdd(model, x, y, epochs, path_of(mode, model)), None
+
+
+def path_of(mode: str, model: str) -> str:
+    """The fast path a latentdd mode trains ``model`` on."""
+    return {"eager": PLAIN, "fast": FAST_PATHS.get(model, PLAIN), "compiled": COMPILED}.get(mode, mode)
 
 
 def append_row(out: Path, row: dict) -> None:
@@ -215,7 +225,9 @@ def main() -> None:
     ap.add_argument("--models", default="convnet,alexnet,vgg11,resnet18,vit,lenet,mlp")
     ap.add_argument("--sizes", default="10,100", help="images in the training set")
     ap.add_argument("--shapes", default="mnist,cifar10")
-    ap.add_argument("--modes", default="published,eager,compiled")
+    ap.add_argument(
+        "--modes", default="published,eager,fast", help="of published, eager, fast, compiled, channels_last"
+    )
     ap.add_argument(
         "--images-per-run",
         type=int,
@@ -255,9 +267,10 @@ def main() -> None:
                     "machine": platform.processor() or platform.machine(),
                     "date": datetime.date.today().isoformat(),
                 }
-                if "compiled" in modes:  # compile once, untimed (later runs reuse the graph)
-                    start = time.perf_counter()
-                    time_latentdd(model, x, y, 2, True)
+                row["fast_path"] = FAST_PATHS.get(model, PLAIN)
+                if any(path_of(m, model) == COMPILED for m in modes if m != "published"):
+                    start = time.perf_counter()  # compile once, untimed (later runs reuse the graph)
+                    time_latentdd(model, x, y, 2, COMPILED)
                     row["compile_seconds"] = time.perf_counter() - start
                 seconds: dict[str, list[float]] = {m: [] for m in modes}
                 for _ in range(args.repeats):  # interleaved: load that comes and goes hits every mode
@@ -271,7 +284,7 @@ def main() -> None:
                     row[f"{mode}_images_per_s"] = n * epochs / statistics.median(seconds[mode])
                 if "published" in modes:
                     row["published_net"] = "published" if model in PUBLISHED_NAMES else "latentdd"
-                for mode in ("eager", "compiled"):
+                for mode in (m for m in modes if m != "published"):
                     if f"{mode}_images_per_s" in row:
                         rate = row[f"{mode}_images_per_s"]
                         row[f"{mode}_fraction_of_peak"] = rate * row["macs_per_image"] / peak
@@ -291,7 +304,7 @@ def main() -> None:
                     )
                     + "".join(
                         f"  {m}/pub {row[f'{m}_over_published']:.2f}"
-                        for m in ("eager", "compiled")
+                        for m in modes
                         if f"{m}_over_published" in row
                     ),
                     flush=True,

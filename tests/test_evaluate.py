@@ -179,6 +179,7 @@ def test_metrics_shape_and_cross_arch_mean(data):
         "cross_arch_mean",
         "per_class",
         "train_seconds",
+        "fast_paths",
         "baseline_random_real",
     }
     assert (m["protocol"], m["seeds"], m["epochs"]) == ("quick", [7, 8], 4)

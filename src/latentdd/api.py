@@ -88,14 +88,14 @@ def evaluate(
     fresh: bool = False,
     wait_for_others: bool = True,
     jobs: int = 1,
-    compile: str | None = None,
+    fast: str | None = None,
 ) -> dict[str, Any]:
     """Train fresh networks on the synthetic set and report test accuracy (writes metrics.json);
     see :func:`latentdd.evaluate.target.evaluate_target` for what is cached and shared.
 
     ``jobs`` above 1 trains that many networks at once, in helper processes that share this
-    process's threads (:mod:`latentdd.evaluate.parallel`).  ``compile`` (auto/on/off) trains the
-    architectures that are faster compiled through ``torch.compile`` (:mod:`latentdd.evaluate.speed`).
+    process's threads (:mod:`latentdd.evaluate.parallel`).  ``fast`` (auto/off/compile) trains each
+    architecture on the path measured fastest for it (:mod:`latentdd.evaluate.speed`).
     """
     settings = dict(
         protocol=protocol,
@@ -109,7 +109,7 @@ def evaluate(
         progress=progress,
         fresh=fresh,
         wait_for_others=wait_for_others,
-        compile=compile,
+        fast=fast,
     )
     if jobs < 1:
         raise UserError(f"--jobs must be at least 1, got {jobs}")

@@ -85,8 +85,8 @@ class CommonSettings:
     eval_runs: int | None = None
     eval_epochs: int | None = None
     eval_baseline: bool = True
-    # torch.compile the evaluation networks that train faster compiled: auto, on, off (evaluate/speed.py)
-    eval_compile: str = "auto"
+    # how evaluation networks train: auto (fastest measured path per architecture), off, compile
+    eval_fast: str = "auto"
     # bookkeeping
     out: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -295,9 +295,9 @@ def validate(cfg: DistillConfig) -> None:
         cfg.layer = "auto"
     elif cfg.layer < 0:
         raise UserError(f"--layer must be >= 0 or 'auto', got {cfg.layer}")
-    cfg.eval_compile = str(cfg.eval_compile).lower()
-    if cfg.eval_compile not in ("auto", "on", "off"):
-        raise UserError(f"--eval-compile must be auto, on or off, got {cfg.eval_compile!r}")
+    cfg.eval_fast = str(cfg.eval_fast).lower()
+    if cfg.eval_fast not in ("auto", "off", "compile"):
+        raise UserError(f"--eval-fast must be auto, off or compile, got {cfg.eval_fast!r}")
     if cfg.learn_prior and cfg.space != "latent":
         raise UserError("--learn-prior fine-tunes a generator, so it needs --space latent")
 

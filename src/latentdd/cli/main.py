@@ -120,13 +120,13 @@ def distill(
     "(on a CPU, one per core trains the most networks per hour).",
 )
 @click.option(
-    "--compile",
-    "compile_mode",
-    type=click.Choice(["auto", "on", "off"], case_sensitive=False),
+    "--fast",
+    type=click.Choice(["auto", "off", "compile"], case_sensitive=False),
     default=None,
-    help="Train networks through torch.compile: auto (default; the architectures measured faster "
-    "compiled, in runs long enough to repay compiling), on, off.  Same figures in distribution, "
-    "not bit for bit.",
+    help="How networks train: auto (default; each architecture on the path measured fastest for "
+    "it -- torch.compile or channels-last -- in runs long enough to repay it), off (plain eager, "
+    "bit for bit as before), compile (torch.compile every architecture).  Same figures in "
+    "distribution, not bit for bit.",
 )
 def evaluate(
     target: str,
@@ -141,7 +141,7 @@ def evaluate(
     quiet: bool,
     fresh: bool,
     jobs: int,
-    compile_mode: str | None,
+    fast: str | None,
 ) -> None:
     """Train fresh networks on a synthetic set (RUN_DIR or SYNSET_FILE) and report test accuracy.
 
@@ -161,7 +161,7 @@ def evaluate(
         progress=not quiet,
         fresh=fresh,
         jobs=jobs,
-        compile=compile_mode,
+        fast=fast,
     )
     if api.is_main_process():  # under torchrun every rank has the metrics; one prints them
         click.echo(api.format_metrics(metrics))

@@ -51,7 +51,7 @@ def evaluate_random_baseline(
     model_factory: ModelFactory | None = None,
     cache: RunCache | None = None,
     wait_for_others: bool = True,
-    compile_mode: str = "off",
+    fast: str = "off",
 ) -> dict[str, dict[str, Any]]:
     """``{model: {"mean", "std", "runs", "per_class"}}`` for random real subsets of ``ipc`` images per
     class, trained like :func:`evaluate_synset` (same protocol, seeds, augmentation).
@@ -77,7 +77,7 @@ def evaluate_random_baseline(
         desc=f"random real ({ipc}/class)",
         cache=cache,
         wait_for_others=wait_for_others,
-        compile_mode=compile_mode,
+        fast=fast,
     )
     # per_class lets the report compare distilled and random-real models class by class
     # when no full-data figures are cached.

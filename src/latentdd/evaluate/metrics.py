@@ -22,7 +22,7 @@ from ..data.transforms import content_hash
 from ..nets.convnet import key_kwargs
 from .protocols import EvalProtocol, get_protocol
 from .run_cache import NetworksInProgress, RunCache, describe_test_set, protocol_training_settings
-from .speed import check_compile_mode, use_compile
+from .speed import PLAIN, check_fast_mode, choose_fast_path
 from .train import ModelFactory, RunResult, train_and_test
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def run_models(
     desc: str = "evaluate",
     cache: RunCache | None = None,
     wait_for_others: bool = True,
-    compile_mode: str = "off",
+    fast: str = "off",
 ) -> dict[str, list[RunResult]]:
     """Train and test every (model, run) pair; run ``r`` uses seed ``seed + r`` for every model.
 
@@ -105,11 +105,11 @@ def run_models(
     the end: waited for, or -- ``wait_for_others=False`` -- reported by raising
     :class:`NetworksInProgress`, so a caller with other work can come back later.
     The key cannot see inside a custom ``model_factory``: give each factory its own cache.
-    ``compile_mode`` (``auto``/``on``/``off``) decides per architecture whether its networks train
-    through ``torch.compile`` (:func:`latentdd.evaluate.speed.use_compile`); a compiled network's
-    cache key says so, an eager one's is the key eager networks always had.
+    ``fast`` (``auto``/``off``/``compile``) picks each architecture's training path
+    (:func:`latentdd.evaluate.speed.choose_fast_path`); a network trained on a fast path has that
+    path in its cache key, a plain one the key plain networks always had.
     """
-    check_compile_mode(compile_mode)
+    check_fast_mode(fast)
     pairs = [(m, r) for m in models for r in range(protocol.runs)]
     mine = distributed.shard(pairs)  # under torchrun each rank trains its share; one process: all
     # what every run shares goes into each run's cache key (hashing the test set once)
@@ -137,7 +137,7 @@ def run_models(
         run: int,
         images: torch.Tensor,
         labels: torch.Tensor,
-        compiled: bool,
+        fast_path: str,
         checkpoint: Path | None = None,
     ) -> RunResult:
         if bar is not None:
@@ -155,16 +155,16 @@ def run_models(
             model_kwargs=(model_kwargs or {}).get(model),
             model_factory=model_factory,
             checkpoint=checkpoint,
-            compiled=compiled,
+            fast_path=fast_path,
         )
 
     def attempt(model: str, run: int) -> bool:
         """Finish one pair (read back, or claim and train); ``False`` if another process holds it."""
         nonlocal reused
         images, labels = set_for_run(seed + run)
-        compiled = use_compile(compile_mode, model, images.shape[0] * protocol.epochs, device)
+        path = choose_fast_path(fast, model, images.shape[0] * protocol.epochs, device)
         if cache is None:
-            done[model, run] = train(model, run, images, labels, compiled)
+            done[model, run] = train(model, run, images, labels, path)
         else:
             key = cache.key(
                 context,
@@ -173,14 +173,14 @@ def run_models(
                 content_hash(images, labels),
                 key_kwargs(model, tuple(test.image_size), (model_kwargs or {}).get(model)),
             )
-            if compiled:  # eager networks keep the key they always had
-                key["compiled"] = True
+            if path != PLAIN:  # plain networks keep the key they always had
+                key["fast_path"] = path
             result = cache.get(key)
             if result is not None:
                 reused += 1
             else:
                 result = cache.fetch_or_train(
-                    key, lambda partial: train(model, run, images, labels, compiled, partial)
+                    key, lambda partial: train(model, run, images, labels, path, partial)
                 )
                 if result is None:
                     return False
@@ -231,7 +231,7 @@ def evaluate_synset(
     model_factory: ModelFactory | None = None,
     cache: RunCache | None = None,
     wait_for_others: bool = True,
-    compile_mode: str = "off",
+    fast: str = "off",
 ) -> dict[str, Any]:
     """Train ``protocol.runs`` fresh networks of each of ``models`` (default
     ``protocol.models``) on the synthetic set and return the ``metrics.json`` dict.
@@ -242,8 +242,8 @@ def evaluate_synset(
     :func:`evaluate_random_baseline`) is stored as ``baseline_random_real``.
     ``model_kwargs`` maps a model name to constructor arguments.  With ``progress`` a
     bar runs over (model, run) pairs and the table is printed at the end.  ``cache``
-    keeps finished runs (see :class:`~latentdd.evaluate.run_cache.RunCache`).  ``compile_mode``:
-    see :func:`run_models`; ``metrics["compiled"]`` lists the architectures that trained compiled.
+    keeps finished runs (see :class:`~latentdd.evaluate.run_cache.RunCache`).  ``fast``:
+    see :func:`run_models`; ``metrics["fast_paths"]`` names each architecture's path if not plain.
     """
     protocol = resolve_protocol(protocol)
     models = [m.lower() for m in (models or protocol.models)]
@@ -263,7 +263,7 @@ def evaluate_synset(
         model_factory=model_factory,
         cache=cache,
         wait_for_others=wait_for_others,
-        compile_mode=compile_mode,
+        fast=fast,
     )
     accuracy = {m: summarize([r.accuracy for r in rs]) for m, rs in results.items()}
     metrics: dict[str, Any] = {
@@ -278,7 +278,7 @@ def evaluate_synset(
         "cross_arch_mean": cross_arch_mean(accuracy, distill_model),
         "per_class": {m: per_class_means(rs) for m, rs in results.items()},
         "train_seconds": {m: sum(r.train_seconds for r in rs) / len(rs) for m, rs in results.items()},
-        "compiled": [m for m, rs in results.items() if any(r.compiled for r in rs)],
+        "fast_paths": {m: rs[0].fast_path for m, rs in results.items() if rs[0].fast_path != PLAIN},
     }
     if baseline is not None:
         metrics["baseline_random_real"] = baseline

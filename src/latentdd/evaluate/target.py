@@ -26,7 +26,7 @@ from .baseline import evaluate_random_baseline
 from .metrics import evaluate_synset
 from .protocols import get_protocol
 from .run_cache import NetworksInProgress, RunCache
-from .speed import check_compile_mode
+from .speed import check_fast_mode
 
 
 def locate_synset(target: str | Path) -> tuple[SavedSynset, RunDir | None, DistillConfig | None, Path]:
@@ -66,7 +66,7 @@ def evaluate_target(
     progress: bool = True,
     fresh: bool = False,
     wait_for_others: bool = True,
-    compile: str | None = None,
+    fast: str | None = None,
 ) -> dict[str, Any]:
     """Train fresh networks on the synthetic set and report test accuracy (writes metrics.json).
 
@@ -82,8 +82,8 @@ def evaluate_target(
     baseline networks are also kept in ``$LATENTDD_CACHE/random_real``: every run of the
     same dataset, IPC, protocol and seeds reuses them.
 
-    ``compile`` (default: the run's ``eval_compile``, else ``auto``) trains the architectures
-    that measured faster under ``torch.compile`` through it (:mod:`latentdd.evaluate.speed`).
+    ``fast`` (default: the run's ``eval_fast``, else ``auto``) trains each architecture on the path
+    measured fastest for it (compiled, channels-last or plain; :mod:`latentdd.evaluate.speed`).
     """
     saved, run, cfg, metrics_path = locate_synset(target)
     meta = saved.meta
@@ -124,7 +124,7 @@ def evaluate_target(
         device=dev,
         progress=progress,
         wait_for_others=wait_for_others,
-        compile_mode=check_compile_mode(compile or (cfg.eval_compile if cfg else "auto")),
+        fast=check_fast_mode(fast or (cfg.eval_fast if cfg else "auto")),
     )
     base = None
     in_progress = 0  # networks other processes hold (wait_for_others=False): try the rest first

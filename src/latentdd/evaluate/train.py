@@ -34,7 +34,7 @@ from ..nets import create_model
 from ..nets.fit import train_epoch
 from ..seeding import draw_seed, make_generator, seeded_global_rng
 from .protocols import EvalProtocol
-from .speed import compiled_forward
+from .speed import PLAIN, prepare
 
 if TYPE_CHECKING:
     from ..augment import DSA
@@ -58,7 +58,7 @@ class RunResult:
     train_seconds: float
     test_seconds: float
     lr: float
-    compiled: bool = False  # trained through torch.compile (evaluate/speed.py)
+    fast_path: str = PLAIN  # "", "compiled" or "channels_last" (evaluate/speed.py)
 
 
 def lr_schedule(protocol: EvalProtocol, lr: float | None = None) -> list[float]:
@@ -140,7 +140,7 @@ def fit_network(
     model_kwargs: dict[str, Any] | None = None,
     model_factory: ModelFactory | None = None,
     checkpoint: Path | None = None,
-    compiled: bool = False,
+    fast_path: str = PLAIN,
 ) -> tuple[nn.Module, float, float]:
     """Train a fresh ``model_name`` on ``(images, labels)`` under ``protocol``; return the trained
     network (in train mode), the training seconds and the first epoch's learning rate.
@@ -153,9 +153,9 @@ def fit_network(
     ``width``/``depth``); ``model_factory`` replaces :func:`latentdd.nets.create_model`.
     ``checkpoint``: a file to resume from and save to (see the module docstring); it must
     belong to these exact arguments (the evaluation cache names it by their key), and the
-    caller deletes it once the result is kept.  ``compiled`` trains through ``torch.compile``
-    (:mod:`latentdd.evaluate.speed`: faster for some architectures, same figures in
-    distribution, not bit for bit); the test pass and the returned network stay eager.
+    caller deletes it once the result is kept.  ``fast_path`` (:mod:`latentdd.evaluate.speed`)
+    trains through ``torch.compile`` or in channels-last layout: faster for some architectures,
+    the same figures in distribution, not bit for bit; the test pass runs the network eagerly.
     """
     device = torch.device(device)
     images = images.detach()
@@ -181,7 +181,7 @@ def fit_network(
         model.parameters(), lr=schedule[0], momentum=protocol.momentum, weight_decay=protocol.weight_decay
     )
     augment = dsa if dsa is not None and getattr(dsa, "enabled", True) else None
-    forward = compiled_forward() if compiled else None
+    forward = prepare(model, fast_path)
 
     first_epoch, trained_before = 0, 0.0
     state = _load_checkpoint(checkpoint) if checkpoint is not None else None
@@ -249,8 +249,8 @@ def train_and_test(
     model, train_seconds, lr = fit_network(model_name, images, labels, test, device=device, **kwargs)
     start = time.perf_counter()
     accuracy, per_class = measure_accuracy(model, test, torch.device(device))
-    compiled = bool(kwargs.get("compiled", False))
-    return RunResult(accuracy, per_class, train_seconds, time.perf_counter() - start, lr, compiled)
+    path = str(kwargs.get("fast_path", PLAIN))
+    return RunResult(accuracy, per_class, train_seconds, time.perf_counter() - start, lr, path)
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
