@@ -32,11 +32,11 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+from published_reference import export_reference
 
 RUNNER = """
 import sys, time, runpy
@@ -61,22 +61,6 @@ def write_torchvision_mnist(data_dir: Path, root: Path) -> None:
         )
         (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(
             np.array([2049, len(y)], dtype=">i4").tobytes() + y.tobytes()
-        )
-
-
-def export_reference(path: Path, folder: Path) -> None:
-    for name in ("utils.py", "networks.py", "main_DM.py"):
-        if (path / name).is_file():
-            text = (path / name).read_text()
-        else:
-            text = subprocess.run(
-                ["git", f"--git-dir={path}", "show", f"HEAD:{name}"],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-        (folder / name).write_text(
-            re.sub(r"\.view\((\w+)\.size\(0\), -1\)", r".reshape(\1.size(0), -1)", text)
         )
 
 
@@ -118,8 +102,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--json", type=Path, help="Also append the figures to this JSON list.")
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="dm-published-"))
-    export_reference(args.reference, work)
+    work = export_reference(args.reference, ("utils.py", "networks.py", "main_DM.py"))
     write_torchvision_mnist(args.data_dir.resolve(), work / "data")
     times: dict[str, list[float]] = {"published": [], "eager": [], "compiled": []}
     for round_ in range(args.rounds):

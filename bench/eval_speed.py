@@ -42,11 +42,8 @@ import datetime
 import json
 import os
 import platform
-import re
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from argparse import Namespace
 from collections.abc import Callable
@@ -54,6 +51,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from published_reference import export_reference
 from torch.utils.flop_counter import FlopCounterMode
 
 from latentdd.augment import make_dsa
@@ -76,28 +74,9 @@ STRATEGY = "color_crop_cutout_flip_scale_rotate"
 
 
 def load_reference(path: Path) -> tuple[object, Path]:
-    """Import the published ``utils`` module from a checkout, or from a bare git mirror.
-
-    Its ``utils.py`` and ``networks.py`` are copied to a temporary folder with one patch: the
-    networks flatten with ``x.view(x.size(0), -1)``, which fails under current PyTorch when
-    DiffAugment's crop (a permute of the batch) hands the network a channels-last tensor, whose
-    layout the convolutions then keep; ``reshape`` does the same without failing (no copy when
-    the tensor is contiguous).  Nothing else is changed.
-    """
-    folder = Path(tempfile.mkdtemp(prefix="dc-reference-"))
-    for name in ("utils.py", "networks.py"):
-        if (path / name).is_file():
-            text = (path / name).read_text()
-        else:
-            text = subprocess.run(
-                ["git", f"--git-dir={path}", "show", f"HEAD:{name}"],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-        (folder / name).write_text(
-            re.sub(r"\.view\((\w+)\.size\(0\), -1\)", r".reshape(\1.size(0), -1)", text)
-        )
+    """Import the published ``utils`` module (``bench/published_reference.py``: a checkout or a bare
+    mirror, copied out with the flatten patch)."""
+    folder = export_reference(path, ("utils.py", "networks.py"))
     sys.path.insert(0, str(folder))
     import utils  # the published module
 
