@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import re
 import shutil
 import statistics
@@ -37,6 +36,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from published_reference import export_reference
+
+from latentdd.fileio import atomic_write_json
 
 RUNNER = """
 import sys, time, runpy
@@ -127,10 +128,7 @@ def main() -> None:
     print(json.dumps(result, indent=2))
     if args.json:
         rows = json.loads(args.json.read_text()) if args.json.is_file() else []
-        rows.append(result)
-        tmp = args.json.with_suffix(".tmp")
-        tmp.write_text(json.dumps(rows, indent=2) + "\n")
-        os.replace(tmp, args.json)
+        atomic_write_json(args.json, [*rows, result])
 
 
 if __name__ == "__main__":

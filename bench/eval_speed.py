@@ -40,7 +40,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import os
 import platform
 import statistics
 import sys
@@ -59,6 +58,7 @@ from latentdd.data.dataset import ImageDataset
 from latentdd.evaluate.protocols import EvalProtocol
 from latentdd.evaluate.speed import COMPILED, FAST_PATHS, PLAIN
 from latentdd.evaluate.train import fit_network
+from latentdd.fileio import atomic_write_json
 from latentdd.nets import create_model
 
 SHAPES = {"mnist": (1, 28), "cifar10": (3, 32)}
@@ -189,11 +189,8 @@ def path_of(mode: str, model: str) -> str:
 
 def append_row(out: Path, row: dict) -> None:
     rows = json.loads(out.read_text()) if out.is_file() else []
-    rows.append(row)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(rows, indent=2) + "\n")
-    os.replace(tmp, out)
+    atomic_write_json(out, [*rows, row])
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from .. import api
 from ..config import build_config
 from ..demo import run_demo
 from ..errors import UserError
+from ..evaluate.speed import FAST_MODES
 from .options import parse_extra_flags
 
 TRUST_PICKLE_HELP = "Allow a StyleGAN .pkl prior: unpickling runs code, so pass it only for files you trust."
@@ -121,7 +122,7 @@ def distill(
 )
 @click.option(
     "--fast",
-    type=click.Choice(["auto", "off", "compile"], case_sensitive=False),
+    type=click.Choice(FAST_MODES, case_sensitive=False),
     default=None,
     help="How networks train: auto (default; each architecture on the path measured fastest for "
     "it -- torch.compile or channels-last -- in runs long enough to repay it), off (plain eager, "

@@ -26,14 +26,13 @@ has its own evaluation-cache key; a plain one keeps the key it always had.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import nn
 
 from ..compile import can_compile
 from ..errors import UserError
 from ..memory_format import model_channels_last, to_channels_last
+from ..nets.fit import Forward
 
 COMPILED = "compiled"
 CHANNELS_LAST = "channels_last"
@@ -54,9 +53,6 @@ AUTO_MIN_IMAGE_EPOCHS = 20_000
 #: a separate graph, more than dynamo's default of 8 in one evaluation grid.
 RECOMPILE_LIMIT = 64
 FAST_MODES = ("auto", "off", "compile")
-
-#: ``forward(net, batch) -> logits``
-Forward = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 
 
 def check_fast_mode(mode: str) -> str:

@@ -242,15 +242,17 @@ def train_and_test(
     test: ImageDataset,
     *,
     device: torch.device | str = "cpu",
+    fast_path: str = PLAIN,
     **kwargs: Any,
 ) -> RunResult:
     """Train a fresh ``model_name`` on ``(images, labels)`` (:func:`fit_network`, same arguments)
     and test it on ``test``: the figure every accuracy table reports."""
-    model, train_seconds, lr = fit_network(model_name, images, labels, test, device=device, **kwargs)
+    model, train_seconds, lr = fit_network(
+        model_name, images, labels, test, device=device, fast_path=fast_path, **kwargs
+    )
     start = time.perf_counter()
     accuracy, per_class = measure_accuracy(model, test, torch.device(device))
-    path = str(kwargs.get("fast_path", PLAIN))
-    return RunResult(accuracy, per_class, train_seconds, time.perf_counter() - start, lr, path)
+    return RunResult(accuracy, per_class, train_seconds, time.perf_counter() - start, lr, fast_path)
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
