@@ -275,6 +275,39 @@ def test_second_order_gradients(name: str, kwargs: dict) -> None:
     assert x.grad is not None and x.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize(
+    "name", ["convnet", "convnetnn", "convnetal", "alexnet", "vgg11", "resnet18", "mlp", "lenet"]
+)
+def test_in_place_activations_change_nothing_but_speed(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ReLUs run in place (the published networks' speed trick): outputs, input gradients and the
+    second-order gradients that DC/DSA/MTT differentiate must equal the out-of-place network's, and
+    autograd must not object (it raises if an in-place op overwrote a tensor saved for backward)."""
+    import copy
+
+    import torch.nn.functional as F
+
+    model = create_model(name, 1, 4, 28, seed=0, **({"width": 8} if name.startswith("convnet") else {}))
+    assert any(getattr(m, "inplace", False) for m in model.modules()) or name == "resnet18"
+    twin = copy.deepcopy(model)
+    for m in twin.modules():
+        if hasattr(m, "inplace"):
+            m.inplace = False
+    relu = F.relu
+    results = []
+    for net in (model, twin):
+        if net is twin:  # ResNet calls F.relu(..., inplace=True) itself
+            monkeypatch.setattr(F, "relu", lambda t, inplace=False: relu(t))
+        x = torch.randn(3, 1, 28, 28, generator=torch.Generator().manual_seed(0), requires_grad=True)
+        logits = net(x)
+        loss = nn.functional.cross_entropy(logits, torch.tensor([0, 3, 1]))
+        grads = torch.autograd.grad(loss, list(net.parameters()), create_graph=True)
+        sum((g**2).sum() for g in grads).backward()
+        results.append((logits.detach(), x.grad))
+    (a_out, a_grad), (b_out, b_grad) = results
+    assert torch.equal(a_out, b_out)
+    assert torch.allclose(a_grad, b_grad, rtol=1e-5, atol=1e-7) and a_grad.abs().sum() > 0
+
+
 def test_rebuild_from_recorded_config() -> None:
     a = create_model("convnetd2", 1, 5, 28, width=8, seed=0)
     b = create_model(a.model_name, seed=0, **a.model_config)

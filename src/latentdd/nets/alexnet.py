@@ -38,7 +38,7 @@ class AlexNet(FeatureStackModel):
             layers.append(nn.Conv2d(in_ch, out_ch, kernel_size=kernel, stride=1, padding=padding))
             hw = conv_out(hw, kernel=kernel, padding=padding)
             layers.append(make_norm(norm, (out_ch, *hw)))
-            layers.append(nn.ReLU())
+            layers.append(nn.ReLU(inplace=True))
             if pool:
                 layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
                 hw = conv_out(hw, kernel=2, stride=2)

@@ -23,16 +23,16 @@ class LeNet(ZooModel):
         check_spatial(hw, "lenet", image_size)
         self.features = nn.Sequential(
             nn.Conv2d(channels, 6, kernel_size=5, padding=padding),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2, stride=2),
             nn.Conv2d(6, 16, kernel_size=5),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=2, stride=2),
             nn.Flatten(),
             nn.Linear(16 * hw[0] * hw[1], 120),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Linear(120, 84),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
         )
         self.feature_dim = 84
         self.classifier = nn.Linear(84, num_classes)

@@ -18,9 +18,9 @@ class MLP(ZooModel):
         self.body = nn.Sequential(
             nn.Flatten(),
             nn.Linear(channels * image_size[0] * image_size[1], width),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Linear(width, width),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
         )
         self.feature_dim = width
         self.classifier = nn.Linear(width, num_classes)

@@ -53,9 +53,9 @@ class BasicBlock(nn.Module):
         self.out_hw = hw2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
         out = self.bn2(self.conv2(self.pool(out)))
-        return F.relu(out + self.shortcut(x))
+        return F.relu(out + self.shortcut(x), inplace=True)
 
 
 class ResNet(ZooModel):
@@ -97,7 +97,7 @@ class ResNet(ZooModel):
         self.classifier = nn.Linear(self.feature_dim, num_classes)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
         return self.flatten(self.pool(out))
 

@@ -45,7 +45,7 @@ class VGG(FeatureStackModel):
             padding = 3 if channels == 1 and i == 0 else 1
             layers.append(nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=padding))
             hw = conv_out(hw, kernel=3, padding=padding)
-            layers += [make_norm(norm, (out_ch, *hw)), nn.ReLU()]
+            layers += [make_norm(norm, (out_ch, *hw)), nn.ReLU(inplace=True)]
             in_ch = out_ch
         check_spatial(hw, "vgg", image_size)
         self.build_head(layers, in_ch, hw, num_classes)
