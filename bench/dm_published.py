@@ -103,6 +103,10 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--json", type=Path, help="Also append the figures to this JSON list.")
     args = ap.parse_args()
+    if args.iterations < 21:
+        ap.error(
+            "--iterations must be at least 21: the published script prints its clock every 10 iterations"
+        )
     work = export_reference(args.reference, ("utils.py", "networks.py", "main_DM.py"))
     write_torchvision_mnist(args.data_dir.resolve(), work / "data")
     times: dict[str, list[float]] = {"published": [], "eager": [], "compiled": []}
