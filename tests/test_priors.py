@@ -214,6 +214,7 @@ def test_tiny_gan_writes_checkpoint_grid_and_prior_and_resumes_at_the_right_step
     straight, rec = train_prior(data, steps=4, out=str(tmp_path / "a" / "p.safetensors"), **TRAIN)
     assert rec["steps"] == 4 and all(torch.isfinite(torch.tensor(v)) for v in rec["final_losses"].values())
     assert rec["dataset"] == "toy" and len(rec["dataset_sha256"]) == 64
+    assert rec["distill_defaults"] == {"dm": {"layer": 0, "lr_feat": 1.0}}  # what build_config applies
 
     out = tmp_path / "b" / "p.safetensors"
     train_prior(data, steps=2, out=str(out), **TRAIN)

@@ -259,7 +259,22 @@ def build_config(cli: dict[str, Any] | None = None, config_file: str | Path | No
         from .priors.loading.resolve import absolute_spec  # torch-heavy; only when a prior is named
 
         cfg.prior = absolute_spec(cfg.prior)
+        if cfg.space == "latent":
+            apply_prior_recommendations(cfg, set(file_values) | set(cli))
     return cfg
+
+
+def apply_prior_recommendations(cfg: DistillConfig, set_by_user: set[str]) -> dict[str, Any]:
+    """Settings the prior file recommends for this method (its validated layer and step sizes), over
+    the preset's GLaD values but under anything the user's config file or flags set; returns them."""
+    from .priors.recommended import recommended_settings
+
+    chosen = {k: v for k, v in recommended_settings(cfg.prior, cfg.method).items() if k not in set_by_user}
+    apply_overrides(cfg, chosen, f"prior {cfg.prior!r} (its recommended settings)")
+    validate(cfg)
+    if chosen:
+        cfg.extra["prior_recommended"] = chosen  # config.yaml and distill.json say where they came from
+    return chosen
 
 
 def validate(cfg: DistillConfig) -> None:

@@ -141,6 +141,11 @@ def _distill(job: Job, resume: bool, progress: bool) -> Path:
         cfg.iterations,
         device,
     )
+    if cfg.extra.get("prior_recommended"):
+        log.info(
+            "from the prior's recorded settings (a flag or config key overrides them): %s",
+            ", ".join(f"{k}={v}" for k, v in cfg.extra["prior_recommended"].items()),
+        )
 
     def checkpoint() -> None:  # every rank holds the same state: rank 0's file serves any number of ranks
         if main:
@@ -214,6 +219,7 @@ def _write_results(job: Job, state: dict[str, Any]) -> None:
             "blowup_events": state.get("blowups", []),
             "prior": prior_record,
             "layer_auto": cfg.extra.get("layer_auto"),
+            "prior_recommended": cfg.extra.get("prior_recommended"),
             "distributed": distributed.describe(),
             "dataset": {"name": cfg.dataset, "source": splits.source, **splits.info},
         },

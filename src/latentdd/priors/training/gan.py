@@ -38,6 +38,7 @@ from ...seeding import draw_seed, make_generator, seeded_global_rng
 from ..base import Prior
 from ..loading.io import save_prior
 from ..models import PRIORS  # the package registers every built-in architecture
+from ..recommended import recommended_for_arch
 from .discriminator import ProjectionDiscriminator
 from .state import GeneratorState, resume_training_state, save_training_state
 
@@ -142,6 +143,8 @@ def training_record(
         "train_seconds": round(seconds, 1),
         "final_losses": losses,
         "license": f"weights derived from {train.name!r}: use under that dataset's terms",
+        # the layer and step sizes validated for this architecture (priors/recommended.py)
+        "distill_defaults": recommended_for_arch(arch),
     }
 
 
