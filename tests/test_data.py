@@ -343,3 +343,11 @@ def test_channel_stats_are_exact():
     ref = x.double().div(255).transpose(0, 1).reshape(3, -1)
     assert np.allclose(mean, ref.mean(1).numpy(), rtol=1e-12)
     assert np.allclose(std, ref.std(1, unbiased=False).numpy(), rtol=1e-12)
+
+
+def test_dataset_label_shortens_folders_for_titles():
+    from latentdd.data import dataset_label
+
+    assert dataset_label("folder:/data/sets/imagenette64") == "imagenette64"
+    assert dataset_label("folder:/data/sets/imagenette64/") == "imagenette64"
+    assert dataset_label("cifar10") == "cifar10" and dataset_label("embedded") == "embedded"

@@ -1,6 +1,6 @@
 """Datasets by name: torchvision sets, npz folders, image folders, the embedded default."""
 
 from .dataset import DatasetSplits, ImageDataset
-from .registry import DATASETS, load_dataset
+from .registry import DATASETS, dataset_label, load_dataset
 
-__all__ = ["DATASETS", "DatasetSplits", "ImageDataset", "load_dataset"]
+__all__ = ["DATASETS", "DatasetSplits", "ImageDataset", "dataset_label", "load_dataset"]

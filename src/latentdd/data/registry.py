@@ -41,6 +41,13 @@ PUBLISHED_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 }
 
 
+def dataset_label(name: str) -> str:
+    """A short name for titles: ``folder:/data/imagenette64`` -> ``imagenette64`` (a whole path does not fit
+    above a one-column grid); standard names are returned as given."""
+    kind, sep, argument = name.partition(":")
+    return Path(argument.rstrip("/\\")).name or name if sep and argument else name
+
+
 def _parse(name: str) -> tuple[str, str | None]:
     kind, sep, argument = name.partition(":")
     kind = kind.strip().lower().replace("_", "-")

@@ -12,7 +12,7 @@ import torch
 
 from .. import distributed
 from ..config import DistillConfig
-from ..data import DatasetSplits, load_dataset
+from ..data import DatasetSplits, dataset_label, load_dataset
 from ..device import resolve_device
 from ..errors import UserError
 from ..objectives import Objective, RealSampler
@@ -201,7 +201,7 @@ def _write_results(job: Job, state: dict[str, Any]) -> None:
         synset.labels.cpu(),
         train.classes,
         run.file(RunDir.GRID),
-        title=f"{cfg.dataset} {cfg.method}/{cfg.space} IPC {cfg.ipc}",
+        title=f"{dataset_label(cfg.dataset)} {cfg.method}/{cfg.space} IPC {cfg.ipc}",
     )
     run.write_json(
         RunDir.STATS,
