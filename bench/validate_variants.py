@@ -48,6 +48,12 @@ def main() -> None:
     ap.add_argument("--scorers", default="alexnet,vgg11,lenet", help="architectures trained on each set")
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--val-per-class", type=int, default=100)
+    ap.add_argument(
+        "--scorer-seeds",
+        type=int,
+        default=1,
+        help="seeds per scorer, averaged (AlexNet at IPC 1 is a coin flip)",
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--variant", action="append", required=True, metavar="NAME:KEY=VALUE,...")
     ap.add_argument("--out", required=True)
@@ -62,7 +68,8 @@ def main() -> None:
             f"validation split: {args.val_per_class} training images per class held out (seed {args.seed}); "
             f"{args.iterations} iterations of the variant's method (DM unless it sets method=), cpu-small preset "
             f"otherwise; scored by {args.scorers} trained "
-            f"{args.epochs} epochs on the distilled set (one seed) and tested on the held-out images"
+            f"{args.epochs} epochs on the distilled set ({args.scorer_seeds} seed(s) each, averaged) and tested on "
+            "the held-out images"
         ),
     )
     splits = None
@@ -82,6 +89,7 @@ def main() -> None:
             "layer_auto_models": args.scorers.split(","),
             "layer_auto_epochs": args.epochs,
             "layer_auto_val_per_class": args.val_per_class,
+            "layer_auto_seeds": args.scorer_seeds,
         }
         cfg = build_config({**base, **settings})
         if splits is None:
@@ -98,6 +106,7 @@ def main() -> None:
             "scorers": args.scorers,
             "epochs": args.epochs,
             "val_per_class": args.val_per_class,
+            "scorer_seeds": args.scorer_seeds,
             "val_accuracy": round(mean, 2),
             "per_model": per_model,
             "saturated": round(saturated_fraction(val.train.denormalize(images)), 4),

@@ -207,18 +207,22 @@ def test_layer_auto_scores_every_candidate_on_a_validation_split(tiny_settings, 
             "layer_auto_epochs": 2,
             "layer_auto_models": ["mlp"],
             "layer_auto_val_per_class": 5,
+            "layer_auto_seeds": 2,
         }
     )
     run = api.distill(cfg, progress=False)
     chosen = json.loads((run / "distill.json").read_text())["layer_auto"]
     assert set(chosen["scores"]) == {"0", "1"}  # the 16 px random prior has two layers
     assert chosen["chosen"] in (0, 1) and chosen["seconds"] > 0
-    assert seen_test_sets == [50, 50]  # 5 held-out training images x 10 classes, never the test split
+    # 2 layers x 2 scorer seeds, each on 5 held-out training images x 10 classes, never the test split
+    assert seen_test_sets == [50, 50, 50, 50]
     assert load_synset(run / "synset.safetensors").meta["layer"] == chosen["chosen"]
     assert f"layer: {chosen['chosen']}" in (run / "config.yaml").read_text()
 
 
 def test_layer_values_are_checked():
+    with pytest.raises(UserError, match="--layer-auto-seeds must be at least 1"):
+        build_config({"layer_auto_seeds": 0})
     with pytest.raises(UserError, match="--layer must be a layer index"):
         build_config({"layer": "top", "space": "latent", "prior": "random"})
     assert build_config({"layer": "AUTO", "space": "latent", "prior": "random"}).layer == "auto"

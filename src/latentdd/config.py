@@ -47,6 +47,8 @@ class CommonSettings:
     layer_auto_models: list[str] = field(default_factory=lambda: ["lenet", "mlp"])  # held-out scorers
     layer_auto_epochs: int = 300  # --layer auto: training epochs of each scorer (cpu-small's 300)
     layer_auto_val_per_class: int = 100  # --layer auto: validation images carved per class
+    # --layer auto: seeds per scorer, averaged (one AlexNet seed at IPC 1 ends at chance about one time in three)
+    layer_auto_seeds: int = 1
     learn_prior: bool = False  # GLaD's option: fine-tune the generator's weights too
     lr_prior: float = 1e-4  # learning rate of the generator weights with --learn-prior
     preset: str = "paper"  # "paper" (published settings) or "cpu-small" (PROTOCOL.md budgets)
@@ -298,6 +300,8 @@ def validate(cfg: DistillConfig) -> None:
         raise UserError(
             f"--invert-steps must be >= 0 and --invert-lr > 0, got {cfg.invert_steps} and {cfg.invert_lr}"
         )
+    if cfg.layer_auto_seeds < 1:
+        raise UserError(f"--layer-auto-seeds must be at least 1, got {cfg.layer_auto_seeds}")
     if cfg.feat_radius < 0:
         raise UserError(f"--feat-radius must be >= 0 (0 switches the bound off), got {cfg.feat_radius}")
     if cfg.space == "latent" and not cfg.prior:

@@ -75,7 +75,8 @@ def score_layer(
     return_images: bool = False,
 ) -> tuple[Any, ...]:
     """Short distillation at ``layer`` on ``splits.train``; mean scorer accuracy on ``splits.test``
-    and per scorer (and the distilled images with ``return_images``)."""
+    and per scorer, each averaged over ``layer_auto_seeds`` seeds (and the distilled images with
+    ``return_images``)."""
 
     # compile "auto" stays off for the default 50 iterations and pays off for longer probes
     short = dataclasses.replace(cfg, layer=layer, iterations=cfg.layer_auto_iterations, checkpoint_every=0)
@@ -97,10 +98,14 @@ def score_layer(
     images, labels = synset.decode().detach(), synset.labels
     protocol = EvalProtocol("layer-auto", epochs=cfg.layer_auto_epochs, runs=1, models=cfg.layer_auto_models)
     dsa = protocol.make_dsa(digits=splits.digits)
+    seeds = range(cfg.seed, cfg.seed + cfg.layer_auto_seeds)
     scores = {
-        model: train_and_test(
-            model, images, labels, splits.test, protocol=protocol, seed=cfg.seed, dsa=dsa, device=device
-        ).accuracy
+        model: statistics.fmean(
+            train_and_test(
+                model, images, labels, splits.test, protocol=protocol, seed=seed, dsa=dsa, device=device
+            ).accuracy
+            for seed in seeds
+        )
         for model in protocol.models
     }
     if return_images:
