@@ -168,6 +168,7 @@ SHIPPED = {
     "cifar10-cgen": ("cifar10", 3, 32),
     "mnist-ae": ("mnist", 1, 28),
     "cifar10-ae": ("cifar10", 3, 32),
+    "fashion-mnist-ae": ("fashion-mnist", 1, 28),
 }
 
 

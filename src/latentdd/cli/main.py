@@ -315,10 +315,12 @@ def prior_list() -> None:
     if not shipped:
         click.echo("no built-in priors are installed; train one with `latentdd prior train`")
         return
+    spec_w = max(len(p["spec"]) for p in shipped)  # columns as wide as the longest entry
+    data_w = max(len(p["dataset"] or "?") for p in shipped)
     for p in shipped:
         minutes = f"{p['train_seconds'] / 60:.0f} min" if p["train_seconds"] else "?"
         click.echo(
-            f"{p['spec']:24s} {p['dataset'] or '?':10s} {p['arch'] or '?':5s} {p['steps'] or '?':>6} steps "
+            f"{p['spec']:{spec_w}s} {p['dataset'] or '?':{data_w}s} {p['arch'] or '?':5s} {p['steps'] or '?':>6} steps "
             f"({minutes} to train)  sha256 {str(p['sha256'])[:12]}  license: {p['license']}"
         )
 
