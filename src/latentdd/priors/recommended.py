@@ -36,16 +36,14 @@ def recommended_for_arch(arch: str) -> dict[str, dict[str, Any]]:
 
 
 def prior_file_for_spec(spec: str) -> Path | None:
-    """The latentdd prior file behind ``spec`` (``builtin:NAME`` or a ``.safetensors`` path), else None."""
-    from .loading.sources import BUILTIN_DIR  # the loaders import torch; only needed here
+    """The latentdd prior file behind ``spec`` (``builtin:NAME`` or a path), else None."""
+    from .loading.resolve import split_spec  # the loaders import torch; only needed here
+    from .loading.sources import builtin_file
 
-    if spec.startswith("builtin:"):
-        path = BUILTIN_DIR / f"{spec.partition(':')[2]}.safetensors"
-    elif spec.endswith(".safetensors"):
-        path = Path(spec).expanduser()
-    else:
-        return None
-    return path if path.is_file() else None
+    scheme, rest = split_spec(spec)
+    paths = {"builtin": builtin_file, "file": lambda p: Path(p).expanduser()}
+    path = paths[scheme](rest) if scheme in paths else None
+    return path if path is not None and path.is_file() else None
 
 
 def recommended_settings(spec: str, method: str) -> dict[str, Any]:

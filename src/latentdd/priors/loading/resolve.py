@@ -24,7 +24,8 @@ import torch
 from ...errors import UserError
 from ..base import Prior
 from .io import load_prior
-from .sources import BUILTIN_DIR, PATH_SUFFIXES, PRIOR_SOURCES, PriorRequest, builtin_priors
+from .sources import BUILTIN_DIR as BUILTIN_DIR  # re-exported: where the shipped priors live
+from .sources import PATH_SUFFIXES, PRIOR_SOURCES, PriorRequest, builtin_file, builtin_priors
 
 
 def describe_builtin_priors() -> list[dict[str, Any]]:
@@ -32,7 +33,7 @@ def describe_builtin_priors() -> list[dict[str, Any]]:
     hash): what ``latentdd prior list`` prints, so a user can pick one without reading files."""
     out = []
     for name in builtin_priors():
-        _, record = load_prior(BUILTIN_DIR / f"{name}.safetensors")
+        _, record = load_prior(builtin_file(name))
         dataset = record.get("dataset")
         out.append(
             {

@@ -4,10 +4,11 @@ imports an optional dependency (diffusers, a StyleGAN checkout) until a spec ask
 
 from . import diffusers, local, module, stylegan
 from .base import PATH_SUFFIXES, PRIOR_SOURCES, PriorRequest, file_record, register_source
-from .local import BUILTIN_DIR, builtin_priors
+from .local import BUILTIN_DIR, builtin_file, builtin_priors
 
 __all__ = [
     "BUILTIN_DIR",
+    "builtin_file",
     "PATH_SUFFIXES",
     "PRIOR_SOURCES",
     "PriorRequest",

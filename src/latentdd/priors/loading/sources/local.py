@@ -15,6 +15,11 @@ from .base import PriorRequest, register_source
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "builtin"
 
 
+def builtin_file(name: str) -> Path:
+    """Where the shipped prior ``builtin:NAME`` lives (it may not exist)."""
+    return BUILTIN_DIR / f"{name}.safetensors"
+
+
 def builtin_priors() -> list[str]:
     """Names usable as ``builtin:NAME``."""
     return sorted(p.stem for p in BUILTIN_DIR.glob("*.safetensors")) if BUILTIN_DIR.is_dir() else []
@@ -31,7 +36,7 @@ def _random(rest: str, req: PriorRequest) -> tuple[Prior, dict[str, Any]]:
 
 @register_source("builtin")
 def _builtin(name: str, req: PriorRequest) -> tuple[Prior, dict[str, Any]]:
-    path = BUILTIN_DIR / f"{name}.safetensors"
+    path = builtin_file(name)
     if not path.is_file():
         known = ", ".join(builtin_priors()) or "none are installed"
         raise UserError(f"no built-in prior {name!r} (available: {known}); pass a prior file or 'random'")
