@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from .. import api
+from .. import api, distributed
 from ..config import build_config
 from ..demo import run_demo
 from ..errors import UserError
@@ -496,6 +496,7 @@ def main(argv: list[str] | None = None) -> None:
             err=True,
         )
         sys.exit(130)
+    distributed.shutdown()  # only on success: after an error torchrun stops the other ranks itself
     sys.exit(rc if isinstance(rc, int) else 0)
 
 
