@@ -56,6 +56,14 @@ USER_MODULE = textwrap.dedent("""
         torch.manual_seed(0)
         return TinyGen(num_classes, image_channels, image_size, width)
 
+    class WalkingGen(TinyGen):
+        def advance(self, f, w, k):  # optional: layer k's feature map to layer k + 1's (--walk-to)
+            return torch.relu(self.up[k](F.interpolate(f, scale_factor=2.0)))
+
+    def make_walking(num_classes, image_channels, image_size):
+        torch.manual_seed(0)
+        return WalkingGen(num_classes, image_channels, image_size)
+
     def not_a_prior(**kw):
         return nn.Linear(2, 2)
 """)
@@ -160,6 +168,15 @@ def test_latent_run_with_module_prior_copies_provenance(tiny_settings, user_modu
     record = json.loads((run / "prior.json").read_text())
     assert record["spec"] == "module:my_generators:make" and record["declared_license"] == "CC0 (declared)"
     assert json.loads((run / "distill.json").read_text())["prior"] == record
+
+
+def test_a_module_prior_walks_through_its_layers_only_when_it_defines_advance(tiny_settings, user_module):
+    walk = {**tiny_settings, "space": "latent", "layer": 0, "walk_to": 2, "iterations": 3}
+    run = api.distill(build_config({**walk, "prior": "module:my_generators:make_walking"}), progress=False)
+    assert load_synset(run / "synset.safetensors").meta["layer"] == 2
+    plain = {**walk, "prior": "module:my_generators:make", "out": str(user_module / "plain")}
+    with pytest.raises(UserError, match="cannot carry feature maps from one layer to the next"):
+        api.distill(build_config(plain), progress=False)
 
 
 def test_learn_prior_moves_generator_weights_and_saves_them(tiny_settings):

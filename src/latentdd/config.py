@@ -59,6 +59,9 @@ class CommonSettings:
     init: str = "auto"
     # latent: keep each feature map within this multiple of its start's norm (0: off)
     feat_radius: float = 0.0
+    # latent: H-PD's walk -- start at --layer, carry the feature maps one layer deeper at evenly spaced
+    # iterations, up to this layer (None: stay at --layer)
+    walk_to: int | None = None
     invert_steps: int = 200  # latent, --init real, priors without an encoder: Adam steps per inversion stage
     invert_lr: float = 0.05  # ... and their learning rate
     # distillation network
@@ -304,6 +307,7 @@ def validate(cfg: DistillConfig) -> None:
         raise UserError(f"--layer-auto-seeds must be at least 1, got {cfg.layer_auto_seeds}")
     if cfg.feat_radius < 0:
         raise UserError(f"--feat-radius must be >= 0 (0 switches the bound off), got {cfg.feat_radius}")
+    _check_walk(cfg)
     if cfg.space == "latent" and not cfg.prior:
         raise UserError(
             "--space latent needs a generator: pass --prior FILE (from `latentdd prior train`) or --prior random"
@@ -319,6 +323,20 @@ def validate(cfg: DistillConfig) -> None:
         raise UserError(f"--eval-fast must be auto, off or compile, got {cfg.eval_fast!r}")
     if cfg.learn_prior and cfg.space != "latent":
         raise UserError("--learn-prior fine-tunes a generator, so it needs --space latent")
+
+
+def _check_walk(cfg: DistillConfig) -> None:
+    if cfg.walk_to is None:
+        return
+    if cfg.space != "latent":
+        raise UserError("--walk-to walks through a generator's layers, so it needs --space latent")
+    if isinstance(cfg.layer, str) or isinstance(cfg.walk_to, bool) or not isinstance(cfg.walk_to, int):
+        raise UserError(
+            f"--walk-to needs a layer index to walk to and a fixed --layer to start from (not auto); "
+            f"got --layer {cfg.layer} --walk-to {cfg.walk_to!r}"
+        )
+    if cfg.walk_to <= cfg.layer:
+        raise UserError(f"--walk-to {cfg.walk_to} must be deeper than the starting --layer {cfg.layer}")
 
 
 def config_from_yaml_text(text: str, source: str = "config.yaml") -> DistillConfig:

@@ -14,6 +14,7 @@ from ..data.dataset import DatasetSplits
 from ..errors import UserError
 from ..nets import create_model
 from ..objectives import OBJECTIVES, Objective, ObjectiveContext
+from ..priors.base import Prior
 from ..priors.loading.resolve import resolve_prior
 from ..synth.base import SyntheticSet
 from ..synth.latent import LatentSet
@@ -44,6 +45,8 @@ def build_synset(
             images = torch.randn((labels.numel(), train.channels, *train.image_size), generator=generator)
         return PixelSet(images, labels, train.num_classes).to(device), None
     prior, record = load_run_prior(cfg, splits, device)
+    if cfg.walk_to is not None:
+        check_walk(cfg.walk_to, prior)
     init_images = None
     if start_from_real_images(cfg.init, prior):  # encoded (autoencoders) or inverted (GANs); else samples
         init_images = train.images[train.sample_per_class(cfg.ipc, generator, replace_if_short=False)].to(
@@ -65,6 +68,19 @@ def build_synset(
         invert_lr=cfg.invert_lr,
     )
     return synset, record
+
+
+def check_walk(walk_to: int, prior: Prior) -> None:
+    """``--walk-to`` needs a layer the prior has and a prior that can carry feature maps forward."""
+    if walk_to >= prior.num_layers:
+        raise UserError(
+            f"--walk-to {walk_to} does not exist in this prior; choose a layer up to {prior.num_layers - 1}"
+        )
+    if not prior.can_advance:
+        raise UserError(
+            f"prior {prior.arch!r} cannot carry feature maps from one layer to the next, which --walk-to "
+            "needs; use a fixed --layer (the autoencoder and conditional GAN priors can walk)"
+        )
 
 
 def start_from_real_images(init: str, prior: object) -> bool:

@@ -7,6 +7,7 @@ uninterrupted one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,13 @@ def load_checkpoint(
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
     objective: Objective,
+    prepare: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
+    """Restore a run's state; ``prepare(iterations_done)`` first shapes the set as it was when the
+    checkpoint was written (``--walk-to`` moves it to deeper layers as the run goes)."""
     payload = read_checkpoint(path)
+    if prepare is not None:
+        prepare(payload["state"]["iteration"])
     params = _learnables(synset)
     if set(payload["tensors"]) != set(params):
         raise UserError(f"checkpoint {path} does not match this run's synthetic set; start a new run")

@@ -17,6 +17,7 @@ from ..config import DistillConfig
 from ..objectives import Objective, RealSampler
 from ..synth.base import SyntheticSet
 from .blowups import BlowupGuard
+from .walk import follow_walk
 
 
 def distill_step(
@@ -91,6 +92,9 @@ def run_iterations(
     guard = BlowupGuard(synset, optimizer, state)
     times = state.setdefault("iteration_seconds", [])  # per iteration: the first pays for compiling
     for it in bar:
+        follow_walk(
+            cfg, synset, optimizer, it, before=guard.check_last_update
+        )  # --walk-to: maybe a layer deeper
         began = time.perf_counter()
         loss = distill_step(synset, objective, sampler, optimizer, generator, guard, it)
         state["losses"].append(loss if math.isfinite(loss) else None)  # JSON has no NaN

@@ -64,6 +64,16 @@ class Prior(nn.Module, ABC):
         clips StyleGAN-XL's)."""
         return self.head(w, k)
 
+    def advance(self, f: torch.Tensor, w: torch.Tensor, k: int) -> torch.Tensor:
+        """Layer ``k``'s feature map carried through layer ``k`` to the one entering ``k + 1``:
+        ``tail(advance(f, w, k), w, k + 1) == tail(f, w, k)``.  Needed only by ``--walk-to``
+        (H-PD's walk through the layers); a prior without it refuses that option."""
+        raise NotImplementedError(f"prior {self.arch!r} has no advance(); check can_advance first")
+
+    @property
+    def can_advance(self) -> bool:
+        return type(self).advance is not Prior.advance
+
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         w = self.map_latent(z, labels)
         return self.tail(self.head(w, 0), w, 0)

@@ -10,6 +10,9 @@ prior (GLaD's start).  Either way the set starts on the generator's manifold.
 a ball around its start of radius ``feat_radius`` times the start's norm (0: no bound).  Left
 alone, DM's step drove the CPU-trained GAN's layer-0 features to twice their sampled norm, where
 the generator draws saturated blobs.
+
+``advance_layer`` moves a set one layer deeper mid-run (``--walk-to``, H-PD's walk: the early
+layers' strong prior shapes the images first, the later layers' freedom refines them).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import UserError
 from ..priors.base import Prior
 from ..priors.inversion import invert
 from ..seeding import draw_seed
@@ -97,6 +101,19 @@ class LatentSet(SyntheticSet):
         limit = self.feat_radius * self.f_start.flatten(1).norm(dim=1).view(shape)
         scale = (limit / delta.flatten(1).norm(dim=1).view(shape).clamp_min(1e-12)).clamp(max=1.0)
         self.f.copy_(self.f_start + delta * scale)
+
+    @torch.no_grad()
+    def advance_layer(self) -> None:
+        """Carry the set one layer deeper (``--walk-to``, H-PD's walk): the feature map and its start
+        go through layer ``k``, so the images are unchanged and the next steps move layer ``k + 1``'s
+        feature map, which has more freedom.  ``f`` becomes a new parameter: rebind the optimizer."""
+        k = self.layer
+        if k + 1 >= self.prior.num_layers:
+            raise UserError(f"the set is at the prior's last layer ({k}); it cannot walk further")
+        advance = self.prior.advance
+        self.f = nn.Parameter(torch.cat([advance(self.f[s], self.w[s], k) for s in self._chunks()]))
+        self.f_start = torch.cat([advance(self.f_start[s], self.w[s], k) for s in self._chunks()])
+        self.layer = k + 1
 
     def _render(self, f: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         lo, hi = self.prior.output_range

@@ -69,6 +69,13 @@ class InterfacePrior(Prior):
     def tail(self, f: torch.Tensor, w: torch.Tensor, k: int) -> torch.Tensor:
         return self.inner.tail(f, w, self.check_layer(k))
 
+    @property
+    def can_advance(self) -> bool:
+        return callable(getattr(self.inner, "advance", None))
+
+    def advance(self, f: torch.Tensor, w: torch.Tensor, k: int) -> torch.Tensor:
+        return self.inner.advance(f, w, self.check_layer(k))
+
     def start_features(self, w: torch.Tensor, k: int) -> torch.Tensor:
         if hasattr(self.inner, "start_features"):
             return self.inner.start_features(w, self.check_layer(k))

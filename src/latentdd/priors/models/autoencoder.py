@@ -142,6 +142,9 @@ class AutoencoderKLPrior(Prior):
             return x.to(next(iter(dec.up_blocks.parameters())).dtype)
         return dec.up_blocks[i - 1](x, None)
 
+    def advance(self, f: torch.Tensor, w: torch.Tensor, k: int) -> torch.Tensor:
+        return self._stage(f, self.check_layer(k))
+
     def head(self, w: torch.Tensor, k: int) -> torch.Tensor:
         k = self.check_layer(k)
         x = w.reshape(w.shape[0], *self.layer_shape(0))

@@ -128,6 +128,9 @@ class ConditionalGenerator(Prior):
             f = self.stages[i](f, w[:, i])
         return f
 
+    def advance(self, f: torch.Tensor, w: torch.Tensor, k: int) -> torch.Tensor:
+        return self.stages[self.check_layer(k)](f, w[:, k])
+
     def tail(self, f: torch.Tensor, w: torch.Tensor, k: int) -> torch.Tensor:
         self.check_layer(k)
         for i in range(k, self._num_stages):
