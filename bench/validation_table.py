@@ -5,8 +5,9 @@ python bench/validation_table.py bench/results/validate_cifar10_ipc1.json
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
+from pathlib import Path
 
 
 def table(path: str) -> str:
@@ -25,7 +26,7 @@ def table(path: str) -> str:
         default=None,
     )
     for r in rows:
-        settings = ", ".join(f"{k}={v}" for k, v in r["settings"].items() if k != "prior")
+        settings = ", ".join(f"{k}={_short(k, v)}" for k, v in r["settings"].items())
         name = f"**{r['name']}**" if r is best else r["name"]
         lines.append(
             f"| {name} | {settings} | "
@@ -35,6 +36,17 @@ def table(path: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _short(key: str, value: object) -> str:
+    """A prior file by its name (``builtin:`` specs as they are): the table stays one line a row."""
+    if key == "prior" and isinstance(value, str) and not value.startswith("builtin:"):
+        return Path(value).name.removesuffix(".safetensors")
+    return str(value)
+
+
 if __name__ == "__main__":
-    for p in sys.argv[1:]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("results", nargs="+", help="JSON files written by bench/validate_variants.py")
+    for p in parser.parse_args().results:
         print(table(p))
