@@ -87,7 +87,8 @@ def main() -> None:
                 continue
             t0 = time.perf_counter()
             pair_cfg = dataclasses.replace(cfg, lr_feat=lr_feat)
-            mean, per_model = score_layer(pair_cfg, layer, val, device, True)
+            scored = score_layer(pair_cfg, layer, val, device, True)
+            mean, per_model = scored.mean, scored.per_model
             row = {
                 "lr_feat": lr_feat,
                 "layer": layer,
@@ -97,7 +98,8 @@ def main() -> None:
             }
             print(f"lr_feat {lr_feat:g} layer {layer}: {mean:.2f}% ({row['seconds']:.0f} s)", flush=True)
             if args.also_test:
-                test_mean, test_per_model = score_layer(pair_cfg, layer, splits, device, True)
+                tested = score_layer(pair_cfg, layer, splits, device, True)
+                test_mean, test_per_model = tested.mean, tested.per_model
                 row.update(test_accuracy=round(test_mean, 2), test_per_model=test_per_model)
                 print(f"  test split (not used to choose): {test_mean:.2f}%", flush=True)
             done["rows"].append(row)

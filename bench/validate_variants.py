@@ -96,9 +96,8 @@ def main() -> None:
             splits = load_dataset(cfg.dataset, cfg.data_dir)
         val = validation_splits(cfg, splits)
         t0 = time.perf_counter()
-        mean, per_model, images = score_layer(
-            cfg, int(cfg.layer), val, resolve_device("cpu"), True, return_images=True
-        )
+        scored = score_layer(cfg, int(cfg.layer), val, resolve_device("cpu"), True)
+        mean, per_model, images = scored.mean, scored.per_model, scored.images
         row = {
             "name": name,
             "settings": settings,
@@ -109,6 +108,7 @@ def main() -> None:
             "scorer_seeds": args.scorer_seeds,
             "val_accuracy": round(mean, 2),
             "per_model": per_model,
+            "runs": scored.runs,  # every scorer seed's accuracy
             "saturated": round(saturated_fraction(val.train.denormalize(images)), 4),
             "seconds": round(time.perf_counter() - t0, 1),
         }

@@ -30,10 +30,17 @@ def table(path: str) -> str:
         name = f"**{r['name']}**" if r is best else r["name"]
         lines.append(
             f"| {name} | {settings} | "
-            + " | ".join(f"{r['per_model'][m]:.1f}" for m in scorers)
+            + " | ".join(_cell(r, m) for m in scorers)
             + f" | {r['val_accuracy']:.2f} | {100 * r['saturated']:.1f} % | {r['seconds']:.0f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _cell(row: dict, model: str) -> str:
+    """The scorer's mean, with every seed's accuracy in brackets when there were several."""
+    runs = row.get("runs", {}).get(model, [])
+    seeds = f" ({' / '.join(f'{a:.1f}' for a in runs)})" if len(runs) > 1 else ""
+    return f"{row['per_model'][model]:.1f}{seeds}"
 
 
 def _short(key: str, value: object) -> str:

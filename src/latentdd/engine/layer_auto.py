@@ -66,17 +66,26 @@ def validation_splits(cfg: DistillConfig, splits: DatasetSplits) -> DatasetSplit
     return dataclasses.replace(splits, train=fit, test=held_out)
 
 
+@dataclasses.dataclass
+class LayerScore:
+    """What one short distillation scored: the mean over scorers, each scorer's mean over seeds, every
+    seed's accuracy (one AlexNet seed at chance shows there, not only as a low mean), the images."""
+
+    mean: float
+    per_model: dict[str, float]
+    runs: dict[str, list[float]]
+    images: torch.Tensor
+
+
 def score_layer(
     cfg: DistillConfig,
     layer: int,
     splits: DatasetSplits,
     device: torch.device,
     progress: bool,
-    return_images: bool = False,
-) -> tuple[Any, ...]:
-    """Short distillation at ``layer`` on ``splits.train``; mean scorer accuracy on ``splits.test``
-    and per scorer, each averaged over ``layer_auto_seeds`` seeds (and the distilled images with
-    ``return_images``)."""
+) -> LayerScore:
+    """Short distillation at ``layer`` on ``splits.train``, scored on ``splits.test`` by each scorer
+    over ``layer_auto_seeds`` seeds."""
 
     # compile "auto" stays off for the default 50 iterations and pays off for longer probes
     short = dataclasses.replace(cfg, layer=layer, iterations=cfg.layer_auto_iterations, checkpoint_every=0)
@@ -99,18 +108,17 @@ def score_layer(
     protocol = EvalProtocol("layer-auto", epochs=cfg.layer_auto_epochs, runs=1, models=cfg.layer_auto_models)
     dsa = protocol.make_dsa(digits=splits.digits)
     seeds = range(cfg.seed, cfg.seed + cfg.layer_auto_seeds)
-    scores = {
-        model: statistics.fmean(
+    runs = {
+        model: [
             train_and_test(
                 model, images, labels, splits.test, protocol=protocol, seed=seed, dsa=dsa, device=device
             ).accuracy
             for seed in seeds
-        )
+        ]
         for model in protocol.models
     }
-    if return_images:
-        return statistics.fmean(scores.values()), scores, images
-    return statistics.fmean(scores.values()), scores
+    per_model = {model: statistics.fmean(accuracies) for model, accuracies in runs.items()}
+    return LayerScore(statistics.fmean(per_model.values()), per_model, runs, images)
 
 
 def choose_layer(
@@ -125,7 +133,8 @@ def choose_layer(
     scores: dict[int, float] = {}
     per_model: dict[int, dict[str, float]] = {}
     for k in layers:
-        scores[k], per_model[k] = score_layer(cfg, k, val_splits, device, progress)
+        scored = score_layer(cfg, k, val_splits, device, progress)
+        scores[k], per_model[k] = scored.mean, scored.per_model
         log.info("--layer auto: layer %d scores %.2f%% on the validation split", k, scores[k])
     best = max(layers, key=lambda k: (scores[k], -k))
     record = {
