@@ -41,3 +41,29 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def interrupted_distill(monkeypatch):
+    """``run(cfg, objective_cls, at_call)``: distill ``cfg`` and interrupt it (KeyboardInterrupt, as a
+    kill) at the objective's ``at_call``-th loss; the real loss is back afterwards, so ``api.resume``
+    continues the run from its last checkpoint."""
+    from latentdd import api
+
+    def run(cfg, objective_cls, at_call):
+        original, calls = objective_cls.loss, {"n": 0}
+
+        def dying_loss(self, *a, **k):
+            calls["n"] += 1
+            if calls["n"] == at_call:
+                raise KeyboardInterrupt
+            return original(self, *a, **k)
+
+        monkeypatch.setattr(objective_cls, "loss", dying_loss)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                api.distill(cfg, progress=False)
+        finally:
+            monkeypatch.setattr(objective_cls, "loss", original)
+
+    return run

@@ -318,27 +318,16 @@ def dc_settings(tiny_settings, tmp_path):
 
 
 @pytest.mark.parametrize("method", ["dc", "dsa"])
-def test_resume_after_interruption_matches_uninterrupted(dc_settings, tmp_path, monkeypatch, method):
+def test_resume_after_interruption_matches_uninterrupted(dc_settings, tmp_path, interrupted_distill, method):
     settings = {**dc_settings, "method": method}
     full = api.distill(build_config(settings), progress=False)
     expected = load_synset(full / "synset.safetensors").images
 
     from latentdd.objectives.dc import GradientMatching
 
-    original = GradientMatching.loss
-    calls = {"n": 0}
-
-    def dying_loss(self, *a, **k):
-        calls["n"] += 1
-        if calls["n"] == 6:  # checkpoint at iteration 4: mid outer loop, with a trained network
-            raise KeyboardInterrupt
-        return original(self, *a, **k)
-
-    monkeypatch.setattr(GradientMatching, "loss", dying_loss)
     cut = {**settings, "out": str(tmp_path / "cut")}
-    with pytest.raises(KeyboardInterrupt):
-        api.distill(build_config(cut), progress=False)
-    monkeypatch.setattr(GradientMatching, "loss", original)
+    # the 6th loss call: after the checkpoint at iteration 4, mid outer loop, with a trained network
+    interrupted_distill(build_config(cut), GradientMatching, at_call=6)
     resumed = api.resume(tmp_path / "cut", progress=False)
     assert torch.allclose(load_synset(resumed / "synset.safetensors").images, expected, atol=1e-6)
 

@@ -27,28 +27,16 @@ def test_pixel_run_writes_every_file_and_is_reproducible(tiny_settings, tmp_path
     assert not torch.equal(load_synset(other / "synset.safetensors").images, first.images)
 
 
-def test_resume_after_interruption_matches_uninterrupted(tiny_settings, tmp_path, monkeypatch):
+def test_resume_after_interruption_matches_uninterrupted(tiny_settings, tmp_path, interrupted_distill):
     full = api.distill(build_config({**tiny_settings, "iterations": 6}), progress=False)
     expected = load_synset(full / "synset.safetensors").images
 
     # Interrupt a second run after its first checkpoint (iteration 2) by failing in the objective.
     from latentdd.objectives.dm import DistributionMatching
 
-    original = DistributionMatching.loss
-    calls = {"n": 0}
-
-    def dying_loss(self, *a, **k):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt
-        return original(self, *a, **k)
-
-    monkeypatch.setattr(DistributionMatching, "loss", dying_loss)
     cut = {**tiny_settings, "iterations": 6, "out": str(tmp_path / "cut")}
-    with pytest.raises(KeyboardInterrupt):
-        api.distill(build_config(cut), progress=False)
+    interrupted_distill(build_config(cut), DistributionMatching, at_call=4)
     assert not (tmp_path / "cut" / "synset.safetensors").exists()
-    monkeypatch.setattr(DistributionMatching, "loss", original)
     resumed = api.resume(tmp_path / "cut", progress=False)
     assert torch.allclose(load_synset(resumed / "synset.safetensors").images, expected, atol=1e-6)
 

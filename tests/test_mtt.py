@@ -274,7 +274,7 @@ def embedded_experts(tmp_path_factory):
 
 
 @pytest.mark.parametrize("space", ["pixel", "latent"])
-def test_mtt_end_to_end_through_the_api(embedded_experts, tmp_path, space, monkeypatch):
+def test_mtt_end_to_end_through_the_api(embedded_experts, tmp_path, space, interrupted_distill):
     settings = {
         "dataset": "embedded",
         "image_size": 8,
@@ -306,18 +306,9 @@ def test_mtt_end_to_end_through_the_api(embedded_experts, tmp_path, space, monke
     # interrupted after two checkpointed iterations, then resumed: same set, same step size
     from latentdd.objectives.mtt import TrajectoryMatching
 
-    original, calls = TrajectoryMatching.loss, {"n": 0}
-
-    def dying_loss(self, *a, **k):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return original(self, *a, **k)
-
-    monkeypatch.setattr(TrajectoryMatching, "loss", dying_loss)
-    with pytest.raises(KeyboardInterrupt):
-        api.distill(build_config({**settings, "out": str(tmp_path / "cut")}), progress=False)
-    monkeypatch.setattr(TrajectoryMatching, "loss", original)
+    interrupted_distill(
+        build_config({**settings, "out": str(tmp_path / "cut")}), TrajectoryMatching, at_call=3
+    )
     resumed = load_synset(api.resume(tmp_path / "cut", progress=False) / "synset.safetensors")
     assert torch.allclose(resumed.images, saved.images, atol=1e-6)
     assert float(resumed.tensors["learned_lr"]) == pytest.approx(float(lr), rel=1e-6)

@@ -68,7 +68,9 @@ def _walking(tiny_settings, tmp_path, **extra):
             "walk_to": 1, "iterations": 6, **extra}  # fmt: skip
 
 
-def test_a_walking_run_ends_at_the_last_layer_and_resumes_mid_walk(tiny_settings, tmp_path, monkeypatch):
+def test_a_walking_run_ends_at_the_last_layer_and_resumes_mid_walk(
+    tiny_settings, tmp_path, interrupted_distill
+):
     settings = _walking(tiny_settings, tmp_path)
     full = api.distill(build_config(settings), progress=False)
     saved = load_synset(full / "synset.safetensors")
@@ -78,18 +80,10 @@ def test_a_walking_run_ends_at_the_last_layer_and_resumes_mid_walk(tiny_settings
 
     from latentdd.objectives.dm import DistributionMatching
 
-    original, calls = DistributionMatching.loss, {"n": 0}
-
-    def dying_loss(self, *a, **k):  # killed at iteration 5: the checkpoint at 4 is past the hand-over at 3
-        calls["n"] += 1
-        if calls["n"] == 5:
-            raise KeyboardInterrupt
-        return original(self, *a, **k)
-
-    monkeypatch.setattr(DistributionMatching, "loss", dying_loss)
-    with pytest.raises(KeyboardInterrupt):
-        api.distill(build_config({**settings, "out": str(tmp_path / "cut")}), progress=False)
-    monkeypatch.setattr(DistributionMatching, "loss", original)
+    # killed at the 5th iteration: the checkpoint at 4 is past the hand-over at 3
+    interrupted_distill(
+        build_config({**settings, "out": str(tmp_path / "cut")}), DistributionMatching, at_call=5
+    )
     resumed = api.resume(tmp_path / "cut", progress=False)
     assert torch.allclose(load_synset(resumed / "synset.safetensors").images, saved.images, atol=1e-6)
 

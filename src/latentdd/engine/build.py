@@ -76,11 +76,7 @@ def check_walk(walk_to: int, prior: Prior) -> None:
         raise UserError(
             f"--walk-to {walk_to} does not exist in this prior; choose a layer up to {prior.num_layers - 1}"
         )
-    if not prior.can_advance:
-        raise UserError(
-            f"prior {prior.arch!r} cannot carry feature maps from one layer to the next, which --walk-to "
-            "needs; use a fixed --layer (the autoencoder and conditional GAN priors can walk)"
-        )
+    prior.require_advance()
 
 
 def start_from_real_images(init: str, prior: object) -> bool:

@@ -92,9 +92,8 @@ def run_iterations(
     guard = BlowupGuard(synset, optimizer, state)
     times = state.setdefault("iteration_seconds", [])  # per iteration: the first pays for compiling
     for it in bar:
-        follow_walk(
-            cfg, synset, optimizer, it, before=guard.check_last_update
-        )  # --walk-to: maybe a layer deeper
+        # --walk-to: a layer deeper at the schedule's hand-overs (never carrying a blown-up set)
+        follow_walk(cfg, synset, optimizer, it, before=guard.check_last_update)
         began = time.perf_counter()
         loss = distill_step(synset, objective, sampler, optimizer, generator, guard, it)
         state["losses"].append(loss if math.isfinite(loss) else None)  # JSON has no NaN

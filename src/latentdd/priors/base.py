@@ -68,11 +68,22 @@ class Prior(nn.Module, ABC):
         """Layer ``k``'s feature map carried through layer ``k`` to the one entering ``k + 1``:
         ``tail(advance(f, w, k), w, k + 1) == tail(f, w, k)``.  Needed only by ``--walk-to``
         (H-PD's walk through the layers); a prior without it refuses that option."""
-        raise NotImplementedError(f"prior {self.arch!r} has no advance(); check can_advance first")
+        raise self._cannot_walk()
 
     @property
     def can_advance(self) -> bool:
         return type(self).advance is not Prior.advance
+
+    def require_advance(self) -> None:
+        """Refuse ``--walk-to`` up front, before any iteration, for a prior that cannot walk."""
+        if not self.can_advance:
+            raise self._cannot_walk()
+
+    def _cannot_walk(self) -> UserError:
+        return UserError(
+            f"prior {self.arch!r} cannot carry feature maps from one layer to the next, which --walk-to "
+            "needs; use a fixed --layer (the autoencoder and conditional GAN priors can walk)"
+        )
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         w = self.map_latent(z, labels)
