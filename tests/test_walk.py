@@ -102,3 +102,12 @@ def test_walk_settings_that_cannot_work_are_refused_in_one_line(tiny_settings, t
     with pytest.raises(UserError, match=message):
         api.distill(build_config(settings), progress=False)
     assert not (tmp_path / "run").exists()  # nothing written for bad input
+
+
+@pytest.mark.parametrize("method", ["dm", "dc"])
+def test_a_pixel_run_distills_whatever_layer_the_settings_carry(tiny_settings, method):
+    """A sweep passes one --layer (``auto`` by default) to every run; pixels have no layer, so no walk
+    may read it (this crashed every pixel run of bench/cpu_small.py after --walk-to landed)."""
+    settings = {**tiny_settings, "method": method, "space": "pixel", "layer": "auto", "iterations": 2}
+    run = api.distill(build_config(settings), progress=False)
+    assert json.loads((run / "distill.json").read_text())["iterations"] == 2

@@ -45,8 +45,10 @@ def follow_walk(
     """Advance ``synset`` to the layer of ``iteration`` and point the optimizer's feature-map group
     at the new feature map (its momentum starts afresh: it belonged to another space).  ``before``
     runs first when there is a hand-over (the blow-up guard's check: never carry a blown-up set)."""
+    if cfg.walk_to is None or not isinstance(synset, LatentSet):
+        return  # no walk (and ``cfg.layer`` may be "auto" or unused by pixels): nothing to follow
     target = layer_at(cfg, iteration)
-    if not isinstance(synset, LatentSet) or synset.layer >= target:
+    if synset.layer >= target:
         return
     if before is not None:
         before()
