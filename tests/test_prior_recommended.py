@@ -56,3 +56,29 @@ def test_a_file_without_or_with_a_damaged_record_recommends_nothing(tmp_path):
 @pytest.mark.parametrize("spec", ["random", "module:x.y:z", "builtin:no-such-prior"])
 def test_specs_that_are_not_latentdd_files_recommend_nothing(spec):
     assert recommended_settings(spec, "dm") == {}
+
+
+def test_a_validated_choice_is_recorded_per_method_with_the_weights_untouched(tmp_path, monkeypatch):
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    from latentdd.priors import make_random_prior
+
+    path = tmp_path / "p.safetensors"
+    digest = save_prior(make_random_prior(10, 1, 16, seed=0), path, {"source": "test"})
+    script = Path(__file__).resolve().parents[1] / "bench" / "record_recommendation.py"
+    spec = importlib.util.spec_from_file_location("record_recommendation", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    argv = [str(path), "--method", "dc", "--set", "layer=0", "--set", "lr_feat=0.1", "--evidence", "a test"]
+    monkeypatch.setattr(sys, "argv", ["record_recommendation.py", *argv])
+    module.main()
+    assert recommended_settings(str(path), "dc") == {"layer": 0, "lr_feat": 0.1}
+    assert recommended_settings(str(path), "dm") == {}
+    _, record = load_prior(path)  # verifies the weights against their recorded sha256
+    assert record["sha256"] == digest and record["distill_defaults_evidence"] == {"dc": "a test"}
+    monkeypatch.setattr(sys, "argv", ["record_recommendation.py", str(path), "--method", "dc", "--set",
+                                      "lr_net=1", "--evidence", "x"])  # fmt: skip
+    with pytest.raises(SystemExit, match="may set only"):
+        module.main()
