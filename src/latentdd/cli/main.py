@@ -11,6 +11,7 @@ from .. import api, distributed
 from ..config import build_config
 from ..demo import run_demo
 from ..errors import UserError
+from ..evaluate.protocols import PROTOCOLS
 from ..evaluate.speed import FAST_MODES
 from .options import parse_extra_flags
 
@@ -99,7 +100,11 @@ def distill(
 @click.option("--models", help="Comma-separated architectures, e.g. convnet,alexnet,vgg11,resnet18,vit.")
 @click.option("--runs", type=int, help="Networks trained per architecture.")
 @click.option("--epochs", type=int, help="Training epochs per network.")
-@click.option("--protocol", help="Evaluation protocol: quick, cpu-small, paper.")
+@click.option(
+    "--protocol",
+    type=click.Choice(PROTOCOLS.names()),
+    help='Evaluation protocol (README, "Evaluation protocols"); default: the one the run was distilled with.',
+)
 @click.option(
     "--baseline/--no-baseline", default=None, help="Also evaluate a random real subset at the same IPC."
 )
