@@ -273,6 +273,40 @@ def embedded_experts(tmp_path_factory):
     return folder
 
 
+def test_validation_scores_a_whitened_mtt_set_on_whitened_inputs(tmp_path, monkeypatch):
+    """--layer auto / bench/validate_variants.py: a ZCA MTT set is evaluated on whitened inputs, so its
+    validation scorers must train and test on whitened inputs too (they saw raw pixels before)."""
+    from types import SimpleNamespace
+
+    import latentdd.engine.layer_auto as layer_auto
+    from latentdd.experts.buffer import ExpertBuffer
+
+    splits = api.load_dataset("embedded", image_size=8)
+    train_experts(
+        splits, tmp_path / "x", num=1, epochs=2, model_args=WIDTH, zca=True, device="cpu", progress=False
+    )
+    cfg = build_config({
+        "dataset": "embedded", "image_size": 8, "method": "mtt", "space": "pixel", "ipc": 1, "iterations": 1,
+        "experts": str(tmp_path / "x"), "model_args": WIDTH, "syn_steps": 2, "expert_epochs": 1,
+        "max_start_epoch": 1, "device": "cpu", "compile": "off", "layer_auto_models": ["mlp"],
+        "layer_auto_epochs": 1, "layer_auto_val_per_class": 5,
+    })  # fmt: skip
+    seen = []
+
+    def scorer(model, images, labels, test, **kw):  # records what a scorer would train and test on
+        seen.append((images, test))
+        return SimpleNamespace(accuracy=10.0)
+
+    monkeypatch.setattr(layer_auto, "train_and_test", scorer)
+    val = layer_auto.validation_splits(cfg, splits)
+    scored = layer_auto.score_layer(cfg, 0, val, torch.device("cpu"), False)
+    zca = ExpertBuffer(tmp_path / "x").zca()
+    ((images, test),) = seen
+    assert torch.allclose(images, zca.apply(scored.images), atol=1e-6)  # scorers: whitened; saved: raw
+    assert torch.allclose(test.images, zca.apply(val.test.images), atol=1e-6)
+    assert not torch.allclose(test.images, val.test.images, atol=1e-3)
+
+
 @pytest.mark.parametrize("space", ["pixel", "latent"])
 def test_mtt_end_to_end_through_the_api(embedded_experts, tmp_path, space, interrupted_distill):
     settings = {

@@ -105,13 +105,18 @@ def score_layer(
         desc=f"layer {layer}",
     )
     images, labels = synset.decode().detach(), synset.labels
+    scored_images, test = images, splits.test
+    zca = getattr(objective, "zca", None)
+    if zca is not None:  # MTT with ZCA: scorers train and test on whitened inputs, as its evaluation does
+        with torch.no_grad():
+            scored_images, test = zca.apply(images), zca.apply_dataset(splits.test)
     protocol = EvalProtocol("layer-auto", epochs=cfg.layer_auto_epochs, runs=1, models=cfg.layer_auto_models)
     dsa = protocol.make_dsa(digits=splits.digits)
     seeds = range(cfg.seed, cfg.seed + cfg.layer_auto_seeds)
     runs = {
         model: [
             train_and_test(
-                model, images, labels, splits.test, protocol=protocol, seed=seed, dsa=dsa, device=device
+                model, scored_images, labels, test, protocol=protocol, seed=seed, dsa=dsa, device=device
             ).accuracy
             for seed in seeds
         ]
