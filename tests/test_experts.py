@@ -75,6 +75,36 @@ def test_resume_skips_finished_experts_and_retrains_damaged_ones(tmp_path):
         train_experts(tiny_splits(), folder, num=3, epochs=5, **TINY)
 
 
+def test_an_expert_killed_mid_training_continues_where_it_stopped(tmp_path, monkeypatch):
+    """A kill inside expert 0's fourth epoch: the re-run resumes from the state saved after the third
+    (not from epoch 0) and writes the trajectory an uninterrupted run writes, bit for bit."""
+    import latentdd.experts.train as train_module
+
+    whole = train_experts(tiny_splits(), tmp_path / "whole", num=1, epochs=5, **TINY)
+    assert whole.trained == [0]
+    monkeypatch.setattr(train_module, "RESUME_EVERY_SECONDS", 0.0)  # save after every epoch
+    real_epoch, calls = train_module.train_epoch, []
+
+    def dies_in_epoch_4(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt  # as a kill would stop it: no clean-up runs
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_epoch", dies_in_epoch_4)
+    with pytest.raises(KeyboardInterrupt):
+        train_experts(tiny_splits(), tmp_path / "cut", num=1, epochs=5, **TINY)
+    assert (tmp_path / "cut" / "expert_0.resume.pt").is_file() and not expert_path(
+        tmp_path / "cut", 0
+    ).exists()
+    calls.clear()
+    resumed = train_experts(tiny_splits(), tmp_path / "cut", num=1, epochs=5, **TINY)
+    assert resumed.trained == [0] and len(calls) == 2  # epochs 4 and 5 only
+    assert not (tmp_path / "cut" / "expert_0.resume.pt").exists()  # the expert file holds it all now
+    cut = load_file(str(expert_path(tmp_path / "cut", 0)))["trajectory"]
+    assert torch.equal(cut, load_file(str(expert_path(tmp_path / "whole", 0)))["trajectory"])
+
+
 def test_expert_depends_only_on_seed_and_index(tmp_path):
     a = train_experts(tiny_splits(), tmp_path / "a", num=2, epochs=2, **TINY)
     # another process holds expert 0 of buffer c, so this call trains expert 1 alone

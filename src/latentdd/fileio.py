@@ -128,3 +128,24 @@ def read_safetensors(path: str | os.PathLike, unreadable: str) -> tuple[dict[str
         return load_file(str(path)), metadata
     except (SafetensorError, OSError, ValueError, RuntimeError):
         raise UserError(unreadable) from None
+
+
+def save_resume_state(path: str | os.PathLike, state: dict[str, Any]) -> None:
+    """A training's resume state (``torch.save``), written atomically: a kill mid-write leaves the
+    previous state."""
+    import torch
+
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_resume_state(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The saved resume state, or ``None`` when there is none or it cannot be read (then the training
+    starts over: a damaged or foreign file only costs the time it would have saved)."""
+    import torch
+
+    if not Path(path).is_file():
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 -- torch raises many types on damaged files
+        return None

@@ -29,7 +29,7 @@ from torch import nn
 
 from ..data.dataset import ImageDataset
 from ..errors import UserError
-from ..fileio import atomic_write
+from ..fileio import load_resume_state, save_resume_state
 from ..nets import create_model
 from ..nets.fit import train_epoch
 from ..seeding import draw_seed, make_generator, seeded_global_rng
@@ -184,7 +184,7 @@ def fit_network(
     forward = prepare(model, fast_path)
 
     first_epoch, trained_before = 0, 0.0
-    state = _load_checkpoint(checkpoint) if checkpoint is not None else None
+    state = load_resume_state(checkpoint) if checkpoint is not None else None
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -217,7 +217,7 @@ def fit_network(
             and epoch + 1 < protocol.epochs
             and time.perf_counter() - last_save >= CHECKPOINT_EVERY_SECONDS
         ):
-            _save_checkpoint(
+            save_resume_state(
                 checkpoint,
                 {
                     "epoch": epoch + 1,
@@ -253,18 +253,3 @@ def train_and_test(
     start = time.perf_counter()
     accuracy, per_class = measure_accuracy(model, test, torch.device(device))
     return RunResult(accuracy, per_class, train_seconds, time.perf_counter() - start, lr, fast_path)
-
-
-def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Write atomically: a kill mid-write leaves the previous checkpoint."""
-    atomic_write(path, lambda tmp: torch.save(state, tmp))
-
-
-def _load_checkpoint(path: Path) -> dict[str, Any] | None:
-    """The saved state, or ``None`` when there is none or it cannot be read (then training starts over)."""
-    if not path.is_file():
-        return None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:  # noqa: BLE001 -- a damaged or foreign file only costs the time it would have saved
-        return None
