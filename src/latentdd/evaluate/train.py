@@ -31,7 +31,7 @@ from ..data.dataset import ImageDataset
 from ..errors import UserError
 from ..fileio import load_resume_state, save_resume_state
 from ..nets import create_model
-from ..nets.fit import train_epoch
+from ..nets.fit import restore_training, train_epoch, training_state
 from ..seeding import draw_seed, make_generator, seeded_global_rng
 from .protocols import EvalProtocol
 from .speed import PLAIN, prepare
@@ -186,11 +186,7 @@ def fit_network(
     first_epoch, trained_before = 0, 0.0
     state = load_resume_state(checkpoint) if checkpoint is not None else None
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        order_gen.set_state(state["order_gen"])
-        aug_gen.set_state(state["aug_gen"])
-        torch.set_rng_state(state["global_rng"])  # custom models may draw from it (dropout)
+        restore_training(state, model, optimizer, order_gen, aug_gen)
         first_epoch, trained_before = int(state["epoch"]), float(state["train_seconds"])
 
     epochs: Any = range(first_epoch, protocol.epochs)
@@ -222,11 +218,7 @@ def fit_network(
                 {
                     "epoch": epoch + 1,
                     "train_seconds": trained_before + time.perf_counter() - start,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "order_gen": order_gen.get_state(),
-                    "aug_gen": aug_gen.get_state(),
-                    "global_rng": torch.get_rng_state(),
+                    **training_state(model, optimizer, order_gen, aug_gen),
                 },
             )
             last_save = time.perf_counter()

@@ -38,7 +38,7 @@ from ..errors import UserError
 from ..evaluate.train import measure_accuracy
 from ..fileio import atomic_create, load_resume_state, save_resume_state
 from ..nets import create_model
-from ..nets.fit import train_epoch
+from ..nets.fit import restore_training, train_epoch, training_state
 from ..seeding import draw_seed, make_generator
 from .buffer import (
     ZCA_FILE,
@@ -130,11 +130,7 @@ def train_one_expert(
     if state is not None and state.get("settings") == settings.to_dict():
         first_epoch = int(state["epoch"])
         trajectory[: first_epoch + 1] = state["trajectory"]
-        net.load_state_dict(state["net"])
-        optimizer.load_state_dict(state["optimizer"])
-        order_gen.set_state(state["order_gen"])
-        aug_gen.set_state(state["aug_gen"])
-        torch.set_rng_state(state["global_rng"])
+        restore_training(state, net, optimizer, order_gen, aug_gen)
         for _ in range(first_epoch):
             if on_epoch is not None:
                 on_epoch()
@@ -145,30 +141,23 @@ def train_one_expert(
     for epoch in range(first_epoch, settings.epochs):
         train_epoch(net, optimizer, x, y, settings.batch, order_gen, augment, aug_gen)
         trajectory[epoch + 1] = flat_parameters(net).cpu()
-        if (
-            resume is not None
-            and epoch + 1 < settings.epochs
-            and time.perf_counter() - last_save >= RESUME_EVERY_SECONDS
-        ):
-            save_resume_state(
-                resume,
-                {
-                    "settings": settings.to_dict(),
-                    "epoch": epoch + 1,
-                    "trajectory": trajectory[: epoch + 2].clone(),
-                    "net": net.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "order_gen": order_gen.get_state(),
-                    "aug_gen": aug_gen.get_state(),
-                    "global_rng": torch.get_rng_state(),
-                },
-            )
-            last_save = time.perf_counter()
         if not torch.isfinite(trajectory[epoch + 1]).all():
             raise UserError(
                 f"expert {k} diverged in epoch {epoch + 1} (non-finite parameters); "
                 f"lower the expert learning rate (now {settings.lr})"
             )
+        if (
+            resume is not None
+            and epoch + 1 < settings.epochs
+            and time.perf_counter() - last_save >= RESUME_EVERY_SECONDS
+        ):
+            progress = {
+                "settings": settings.to_dict(),
+                "epoch": epoch + 1,
+                "trajectory": trajectory[: epoch + 2],
+            }
+            save_resume_state(resume, {**progress, **training_state(net, optimizer, order_gen, aug_gen)})
+            last_save = time.perf_counter()
         if on_epoch is not None:
             on_epoch()
     accuracy = measure_accuracy(net, test, device)[0] if test is not None else None

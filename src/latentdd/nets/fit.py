@@ -42,3 +42,33 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+
+
+def training_state(
+    model: nn.Module, optimizer: torch.optim.Optimizer, order_gen: torch.Generator, aug_gen: torch.Generator
+) -> dict:
+    """What a training loop of :func:`train_epoch` needs to continue bit for bit after a kill: the network,
+    the optimizer, the batch-order and augmentation streams and the global stream (custom models may
+    draw from it, e.g. dropout)."""
+    return {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "order_gen": order_gen.get_state(),
+        "aug_gen": aug_gen.get_state(),
+        "global_rng": torch.get_rng_state(),
+    }
+
+
+def restore_training(
+    state: dict,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    order_gen: torch.Generator,
+    aug_gen: torch.Generator,
+) -> None:
+    """Undo :func:`training_state` into fresh objects of the same settings."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    order_gen.set_state(state["order_gen"])
+    aug_gen.set_state(state["aug_gen"])
+    torch.set_rng_state(state["global_rng"])
