@@ -154,7 +154,7 @@ def train_one_expert(
             progress = {
                 "settings": settings.to_dict(),
                 "epoch": epoch + 1,
-                "trajectory": trajectory[: epoch + 2],
+                "trajectory": trajectory[: epoch + 2].clone(),  # its rows so far, not the whole storage
             }
             save_resume_state(resume, {**progress, **training_state(net, optimizer, order_gen, aug_gen)})
             last_save = time.perf_counter()
