@@ -15,10 +15,9 @@ import argparse
 import json
 from pathlib import Path
 
-from safetensors import safe_open
 from safetensors.torch import save_file
 
-from latentdd.fileio import atomic_write
+from latentdd.fileio import atomic_write, read_safetensors
 from latentdd.priors.recommended import RECOMMENDABLE
 
 
@@ -42,9 +41,8 @@ def main() -> None:
         if key not in RECOMMENDABLE:
             raise SystemExit(f"--set {key}: a recommendation may set only {', '.join(RECOMMENDABLE)}")
         values[key] = parse_value(text)
-    with safe_open(str(args.prior), framework="pt", device="cpu") as f:
-        metadata = dict(f.metadata() or {})
-        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118  (safe_open has no __iter__)
+    state, metadata = read_safetensors(args.prior, f"{args.prior} is not a readable prior file")
+    metadata = dict(metadata)
     record = json.loads(metadata.get("record", "{}"))
     record.setdefault("distill_defaults", {})[args.method] = values
     record.setdefault("distill_defaults_evidence", {})[args.method] = args.evidence

@@ -8,11 +8,11 @@ epoch.  ``latentdd experts`` calls :func:`train_experts`.
 Filling a buffer is resumable and parallel: expert ``k`` is trained only if
 ``expert_<k>.safetensors`` is missing and its lock (:mod:`.lock`) can be claimed, so a
 re-run skips finished experts and several processes (or machines sharing the folder)
-split the work.  An expert in training keeps ``expert_<k>.resume.pt`` (its trajectory so far,
-network, optimizer and random streams, saved at the end of an epoch every few minutes), so a
-killed run continues the expert where it stopped with the same trajectory as an uninterrupted
-one: a CIFAR-10 expert of 15 epochs is over an hour on one CPU core.  Expert ``k``'s randomness comes from ``(seed, k)`` alone, so which
-process trains it does not change it.
+split the work.  Expert ``k``'s randomness comes from ``(seed, k)`` alone, so which
+process trains it does not change it.  An expert in training keeps ``expert_<k>.resume.pt``
+(its trajectory so far, network, optimizer and random streams, saved at the end of an epoch
+every few minutes), so a killed run continues the expert where it stopped with the same
+trajectory as an uninterrupted one: a CIFAR-10 expert of 15 epochs is over an hour on one core.
 """
 
 from __future__ import annotations
@@ -131,8 +131,8 @@ def train_one_expert(
         first_epoch = int(state["epoch"])
         trajectory[: first_epoch + 1] = state["trajectory"]
         restore_training(state, net, optimizer, order_gen, aug_gen)
-        for _ in range(first_epoch):
-            if on_epoch is not None:
+        if on_epoch is not None:  # the progress bar catches up
+            for _ in range(first_epoch):
                 on_epoch()
     x, y = train.images.to(device), train.labels.to(device)
     augment = dsa if dsa is not None and dsa.enabled else None
