@@ -200,7 +200,7 @@ def markdown(dataset: str, results: dict[str, dict]) -> str:
     return f"### {dataset} ({proto})\n\n" + "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", nargs="+", default=["mnist", "cifar10"])
     ap.add_argument("--methods", nargs="+", default=["dm"])
@@ -259,7 +259,11 @@ def main() -> None:
         help="skip the random-real baseline (already in the table from an earlier run at this IPC)",
     )
     ap.add_argument("--quiet", action="store_true")
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     # IPC outermost: a worker that finishes one dataset's IPC 10 helps with the other's before any IPC 1
     jobs = [
         (ipc, dataset, method, space)

@@ -39,7 +39,7 @@ def parse_variant(text: str) -> tuple[str, dict[str, object]]:
     return name, settings
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="cifar10")
     ap.add_argument("--data-dir", default="../shared/datasets")
@@ -57,7 +57,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--variant", action="append", required=True, metavar="NAME:KEY=VALUE,...")
     ap.add_argument("--out", required=True)
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     out = Path(args.out)
     done = json.loads(out.read_text()) if out.is_file() else {"rows": []}
     done.update(
