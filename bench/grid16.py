@@ -2,7 +2,7 @@
 CIFAR-10, and MTT at IPC 10 on CIFAR-10, each latent row distilled with the variant that a validation
 split chose for it -- the sequence the tables in BENCHMARKS.md were made with, for a bigger machine.
 
-    python bench/grid16.py                       # everything (about 35 core-hours on a 2-core CPU)
+    python bench/grid16.py                       # everything (about 40 core-hours on this 2-core CPU, 20 hours of both cores)
     python bench/grid16.py --datasets mnist --methods dc dsa --dry-run   # print the steps, run nothing
 
 Per dataset, in order:
