@@ -4,7 +4,8 @@ validation split carved from the *training* data -- never the test set -- to cho
 Each variant is a short DM distillation on the training data minus ``--val-per-class`` images per class,
 scored by networks of other architectures trained on the distilled set and tested on the held-out images
 (the ``--layer auto`` criterion, with the scorers chosen here).  Resumable: finished variants are kept in
-the JSON, so a killed run continues with the next one.
+the JSON, and the variant in progress keeps its distillation checkpoint and finished scorers in
+``<out>.parts/<name>/``, so a killed run continues where it stopped.
 
     python bench/validate_variants.py --dataset cifar10 --ipc 1 --iterations 200 \\
         --variant pixel:space=pixel \\
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -100,7 +102,8 @@ def main() -> None:
             splits = load_dataset(cfg.dataset, cfg.data_dir)
         val = validation_splits(cfg, splits)
         t0 = time.perf_counter()
-        scored = score_layer(cfg, int(cfg.layer), val, resolve_device("cpu"), True)
+        parts = out.parent / f"{out.stem}.parts" / name  # the variant's checkpoint and finished scorers
+        scored = score_layer(cfg, int(cfg.layer), val, resolve_device("cpu"), True, resume=parts)
         mean, per_model, images = scored.mean, scored.per_model, scored.images
         row = {
             "name": name,
@@ -122,6 +125,7 @@ def main() -> None:
         )
         done["rows"].append(row)
         atomic_write_json(out, done)
+        shutil.rmtree(parts, ignore_errors=True)  # the row holds everything now
     done["date"] = time.strftime("%Y-%m-%d")
     atomic_write_json(out, done)
 

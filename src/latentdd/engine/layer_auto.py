@@ -19,9 +19,11 @@ and the seconds spent is written to ``config.yaml`` (``extra.layer_auto``) and `
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import statistics
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,10 +33,13 @@ from ..data.dataset import DatasetSplits
 from ..errors import UserError
 from ..evaluate.protocols import EvalProtocol
 from ..evaluate.train import train_and_test
+from ..fileio import atomic_write_json
 from ..objectives import RealSampler
 from ..seeding import make_generator
 from .build import build_objective, build_synset, load_run_prior
+from .checkpoint import load_checkpoint, save_checkpoint
 from .steps import make_optimizer, run_iterations
+from .walk import follow_walk
 
 log = logging.getLogger("latentdd.engine")
 
@@ -77,33 +82,62 @@ class LayerScore:
     images: torch.Tensor
 
 
+#: a resumable validation checkpoints its short distillation every this many iterations (seconds apart)
+RESUME_EVERY_ITERATIONS = 20
+
+
 def score_layer(
     cfg: DistillConfig,
     layer: int,
     splits: DatasetSplits,
     device: torch.device,
     progress: bool,
+    resume: Path | None = None,
 ) -> LayerScore:
     """Short distillation at ``layer`` on ``splits.train``, scored on ``splits.test`` by each scorer
-    over ``layer_auto_seeds`` seeds."""
+    over ``layer_auto_seeds`` seeds.
+
+    ``resume``: a folder keeping the distillation's checkpoint and each scorer's accuracy, so a killed
+    validation continues where it stopped with the same result (an MTT variant on CIFAR-10 is about 40
+    minutes of one core); ``bench/validate_variants.py`` gives one per variant."""
 
     # compile "auto" stays off for the default 50 iterations and pays off for longer probes
-    short = dataclasses.replace(cfg, layer=layer, iterations=cfg.layer_auto_iterations, checkpoint_every=0)
+    every = RESUME_EVERY_ITERATIONS if resume is not None else 0
+    short = dataclasses.replace(
+        cfg, layer=layer, iterations=cfg.layer_auto_iterations, checkpoint_every=every
+    )
     generator = make_generator(cfg.seed)
     synset, _ = build_synset(short, splits, generator, device)
     objective = build_objective(short, splits, device)
+    optimizer = make_optimizer(short, synset)
     state: dict[str, Any] = {"iteration": 0, "losses": [], "seconds": 0.0}
-    run_iterations(
-        short,
-        synset,
-        objective,
-        RealSampler(splits.train, device),
-        make_optimizer(short, synset),
-        generator,
-        state,
-        progress,
-        desc=f"layer {layer}",
-    )
+    checkpoint = resume / "distill.pt" if resume is not None else None
+    if checkpoint is not None and checkpoint.is_file():
+
+        def shape_as_saved(done: int) -> None:  # --walk-to: the layer the set was at when saved
+            follow_walk(short, synset, optimizer, max(0, done - 1))
+
+        state = load_checkpoint(checkpoint, synset, optimizer, generator, objective, prepare=shape_as_saved)
+
+    def save() -> None:
+        if checkpoint is not None:
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            save_checkpoint(checkpoint, state, synset, optimizer, generator, objective)
+
+    if state["iteration"] < short.iterations:
+        run_iterations(
+            short,
+            synset,
+            objective,
+            RealSampler(splits.train, device),
+            optimizer,
+            generator,
+            state,
+            progress,
+            on_checkpoint=save,
+            desc=f"layer {layer}",
+        )
+        save()  # a kill while the scorers train keeps the distillation
     images, labels = synset.decode().detach(), synset.labels
     scored_images, test = images, splits.test
     zca = getattr(objective, "zca", None)
@@ -112,16 +146,19 @@ def score_layer(
             scored_images, test = zca.apply(images), zca.apply_dataset(splits.test)
     protocol = EvalProtocol("layer-auto", epochs=cfg.layer_auto_epochs, runs=1, models=cfg.layer_auto_models)
     dsa = protocol.make_dsa(digits=splits.digits)
-    seeds = range(cfg.seed, cfg.seed + cfg.layer_auto_seeds)
-    runs = {
-        model: [
-            train_and_test(
-                model, scored_images, labels, test, protocol=protocol, seed=seed, dsa=dsa, device=device
-            ).accuracy
-            for seed in seeds
-        ]
-        for model in protocol.models
-    }
+    finished = resume / "scores.json" if resume is not None else None
+    accuracy: dict[str, float] = json.loads(finished.read_text()) if finished and finished.is_file() else {}
+    runs: dict[str, list[float]] = {}
+    for model in protocol.models:
+        for seed in range(cfg.seed, cfg.seed + cfg.layer_auto_seeds):
+            key = f"{model}/{seed}"
+            if key not in accuracy:
+                accuracy[key] = train_and_test(
+                    model, scored_images, labels, test, protocol=protocol, seed=seed, dsa=dsa, device=device
+                ).accuracy
+                if finished is not None:
+                    atomic_write_json(finished, accuracy)
+            runs.setdefault(model, []).append(accuracy[key])
     per_model = {model: statistics.fmean(accuracies) for model, accuracies in runs.items()}
     return LayerScore(statistics.fmean(per_model.values()), per_model, runs, images)
 

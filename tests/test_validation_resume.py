@@ -1,0 +1,58 @@
+"""A validation variant (bench/validate_variants.py, score_layer) killed mid-way continues where it
+stopped -- in its distillation or among its scorers -- and scores exactly what an uninterrupted one does."""
+
+import pytest
+import torch
+
+import latentdd.engine.layer_auto as layer_auto
+import latentdd.engine.steps as steps
+from latentdd import api
+from latentdd.config import build_config
+
+
+def _dying(monkeypatch, module, name: str, at_call: int) -> dict[str, int]:
+    """Replace ``module.name`` by a counting wrapper that raises KeyboardInterrupt (a kill) at
+    ``at_call`` (0: never); returns the counter."""
+    original, calls = getattr(module, name), {"n": 0}
+
+    def wrapper(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == at_call:
+            raise KeyboardInterrupt
+        return original(*a, **k)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return calls
+
+
+def test_a_killed_validation_continues_where_it_stopped_with_the_same_score(
+    tiny_settings, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(layer_auto, "RESUME_EVERY_ITERATIONS", 2)
+    cfg = build_config({
+        **tiny_settings, "method": "dm", "space": "pixel", "layer_auto_iterations": 6,
+        "layer_auto_models": ["mlp", "convnetd1"], "layer_auto_epochs": 2, "layer_auto_val_per_class": 5,
+        "layer_auto_seeds": 2,
+    })  # fmt: skip
+    val = layer_auto.validation_splits(cfg, api.load_dataset("embedded", image_size=16))
+    cpu = torch.device("cpu")
+    whole = layer_auto.score_layer(cfg, 0, val, cpu, False)
+    parts = tmp_path / "parts"
+
+    with monkeypatch.context() as m:  # killed at iteration 5: the checkpoint of iteration 4 survives
+        _dying(m, steps, "distill_step", at_call=5)
+        with pytest.raises(KeyboardInterrupt):
+            layer_auto.score_layer(cfg, 0, val, cpu, False, resume=parts)
+    with monkeypatch.context() as m:  # resumed, then killed at the third scorer network
+        iterations = _dying(m, steps, "distill_step", at_call=0)
+        _dying(m, layer_auto, "train_and_test", at_call=3)
+        with pytest.raises(KeyboardInterrupt):
+            layer_auto.score_layer(cfg, 0, val, cpu, False, resume=parts)
+    assert iterations["n"] == 2  # iterations 5 and 6 only
+    with monkeypatch.context() as m:
+        iterations = _dying(m, steps, "distill_step", at_call=0)
+        networks = _dying(m, layer_auto, "train_and_test", at_call=0)
+        resumed = layer_auto.score_layer(cfg, 0, val, cpu, False, resume=parts)
+    assert (iterations["n"], networks["n"]) == (0, 2)  # the distillation is done; 2 of 4 networks were
+    assert torch.equal(resumed.images, whole.images)
+    assert (resumed.mean, resumed.runs) == (whole.mean, whole.runs)
