@@ -35,6 +35,8 @@ from ..data.dataset import DatasetSplits, ImageDataset
 from ..data.zca import ZCA, ZCA_EPS
 from ..device import resolve_device
 from ..errors import UserError
+from ..evaluate.speed import PLAIN, choose_fast_path
+from ..evaluate.speed import prepare as prepare_fast_path
 from ..evaluate.train import measure_accuracy
 from ..fileio import atomic_create, load_resume_state, save_resume_state
 from ..nets import create_model
@@ -103,10 +105,12 @@ def train_one_expert(
     digits: bool = False,
     on_epoch: Callable[[], None] | None = None,
     resume: Path | None = None,
+    fast_path: str = PLAIN,
 ) -> tuple[torch.Tensor, list[tuple[str, list[int]]], float | None]:
     """Train expert ``k``; returns its trajectory ``[epochs + 1, P]``, the parameter index
     and the final test accuracy (percent; ``None`` without a test set).  ``resume``: a file to
-    continue from and to save to (a state of other settings is ignored and overwritten)."""
+    continue from and to save to (a state of other settings is ignored and overwritten).
+    ``fast_path``: the evaluation's fast path to train on (:mod:`latentdd.evaluate.speed`)."""
     g = make_generator(expert_seed(settings.seed, k))
     net = create_model(
         settings.model,
@@ -136,10 +140,11 @@ def train_one_expert(
                 on_epoch()
     x, y = train.images.to(device), train.labels.to(device)
     augment = dsa if dsa is not None and dsa.enabled else None
+    forward = prepare_fast_path(net, fast_path)
     net.train()
     last_save = time.perf_counter()
     for epoch in range(first_epoch, settings.epochs):
-        train_epoch(net, optimizer, x, y, settings.batch, order_gen, augment, aug_gen)
+        train_epoch(net, optimizer, x, y, settings.batch, order_gen, augment, aug_gen, forward=forward)
         trajectory[epoch + 1] = flat_parameters(net).cpu()
         if not torch.isfinite(trajectory[epoch + 1]).all():
             raise UserError(
@@ -181,14 +186,21 @@ def train_experts(
     progress: bool = True,
     model_args: dict[str, Any] | None = None,
     dsa_strategy: str = DEFAULT_STRATEGY,
+    fast: str = "auto",
 ) -> ExpertsReport:
-    """Fill ``out_dir`` with experts ``0 .. num-1`` (skipping finished or claimed ones)."""
+    """Fill ``out_dir`` with experts ``0 .. num-1`` (skipping finished or claimed ones).
+
+    ``fast``: as evaluation's ``--fast``; ``auto`` trains a ConvNet expert compiled (1.92x the images
+    per second of eager at CIFAR-10 shape, batch 256, DSA: ``bench/expert_speed.py``, BENCHMARKS.md).
+    Compiled and eager experts follow the same recipe but not the same bits, so each expert file records
+    its path; it is not part of the buffer's settings (a buffer may mix them)."""
     if num < 1 or epochs < 1:
         raise UserError(f"--num and --epochs must be at least 1 (got {num} and {epochs})")
     if batch < 1 or not lr > 0:
         raise UserError(f"the expert batch size must be >= 1 and the learning rate > 0 (got {batch}, {lr})")
     dev = device if isinstance(device, torch.device) else resolve_device(device)
     train = splits.train
+    fast_path = choose_fast_path(fast, model.lower(), len(train) * int(epochs), dev)
     model_args = dict(model_args or {})
     create_model(model, train.channels, train.num_classes, train.image_size, **model_args)  # fail early
     settings = ExpertSettings(
@@ -218,7 +230,7 @@ def train_experts(
     report.skipped = [k for k in range(num) if k not in todo]
     todo = distributed.shard(todo)  # ranks train different experts (claims still guard each one)
     if todo:
-        _train_listed(todo, report, splits, folder, settings, epochs, dev, progress)
+        _train_listed(todo, report, splits, folder, settings, epochs, dev, progress, fast_path)
     report.skipped.sort()
     return _gathered(report)
 
@@ -232,6 +244,7 @@ def _train_listed(
     epochs: int,
     dev: torch.device,
     progress: bool,
+    fast_path: str,
 ) -> None:
     """Claim and train the experts ``todo`` (skipping those another process holds or finished)."""
     train = splits.train
@@ -265,12 +278,14 @@ def _train_listed(
                     digits=splits.digits,
                     on_epoch=lambda: bar.update(1),
                     resume=resume_path(folder, k),
+                    fast_path=fast_path,
                 )
                 extra = {
                     "expert": k,
                     "test_accuracy": acc,
                     "train_seconds": time.perf_counter() - started,
                     "device": str(dev),
+                    "fast_path": fast_path or "plain",
                 }
                 save_expert(expert_path(folder, k), trajectory, index, settings, extra)
                 resume_path(folder, k).unlink(missing_ok=True)  # the expert file holds it all now
