@@ -41,6 +41,18 @@ def parse_variant(text: str) -> tuple[str, dict[str, object]]:
     return name, settings
 
 
+def resume_folder(out: Path, name: str, settings: dict[str, object]) -> Path:
+    """``<out>.parts/<name>/``: the variant's checkpoint and finished scorers, kept only while they
+    belong to these settings (a variant re-defined under the same name starts afresh)."""
+    parts = out.parent / f"{out.stem}.parts" / name
+    stamp = parts / "settings.json"
+    if stamp.is_file() and json.loads(stamp.read_text()) != settings:
+        shutil.rmtree(parts)
+    parts.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(stamp, settings)
+    return parts
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="cifar10")
@@ -102,7 +114,7 @@ def main() -> None:
             splits = load_dataset(cfg.dataset, cfg.data_dir)
         val = validation_splits(cfg, splits)
         t0 = time.perf_counter()
-        parts = out.parent / f"{out.stem}.parts" / name  # the variant's checkpoint and finished scorers
+        parts = resume_folder(out, name, {**base, **settings})
         scored = score_layer(cfg, int(cfg.layer), val, resolve_device("cpu"), True, resume=parts)
         mean, per_model, images = scored.mean, scored.per_model, scored.images
         row = {

@@ -56,3 +56,18 @@ def test_a_killed_validation_continues_where_it_stopped_with_the_same_score(
     assert (iterations["n"], networks["n"]) == (0, 2)  # the distillation is done; 2 of 4 networks were
     assert torch.equal(resumed.images, whole.images)
     assert (resumed.mean, resumed.runs) == (whole.mean, whole.runs)
+
+
+def test_validate_variants_keeps_a_variants_parts_only_for_its_own_settings(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "validate_variants.py"
+    spec = importlib.util.spec_from_file_location("validate_variants", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out, settings = tmp_path / "val.json", {"method": "dm", "lr_feat": 1, "layer_auto_models": ["alexnet"]}
+    parts = module.resume_folder(out, "ae", settings)
+    (parts / "distill.pt").write_text("a checkpoint")
+    assert (module.resume_folder(out, "ae", dict(settings)) / "distill.pt").is_file()  # same variant: resumes
+    assert not (module.resume_folder(out, "ae", {**settings, "lr_feat": 0.1}) / "distill.pt").exists()
