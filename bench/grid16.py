@@ -17,8 +17,8 @@ Per dataset, in order:
 5. the grid per IPC (``bench/grid_table.py``).
 
 Every step resumes where it stopped (each script keeps finished runs, networks and variants), so
-re-running this command after a kill continues; a second copy of ``bench/cpu_small.py`` with the same
-arguments may share a step's work from another core.
+re-running this command after a kill continues; and each step may be shared, so a second copy of this command
+(one per core, ``OMP_NUM_THREADS=1``) splits the distillations, networks and validation variants with the first.
 """
 
 from __future__ import annotations

@@ -10,6 +10,18 @@ from latentdd import api
 from latentdd.config import build_config
 
 
+def _validate_variants(name: str):
+    """bench/validate_variants.py as a module (a script, not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "validate_variants.py"
+    spec = importlib.util.spec_from_file_location(name, script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _dying(monkeypatch, module, name: str, at_call: int) -> dict[str, int]:
     """Replace ``module.name`` by a counting wrapper that raises KeyboardInterrupt (a kill) at
     ``at_call`` (0: never); returns the counter."""
@@ -59,15 +71,53 @@ def test_a_killed_validation_continues_where_it_stopped_with_the_same_score(
 
 
 def test_validate_variants_keeps_a_variants_parts_only_for_its_own_settings(tmp_path):
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "bench" / "validate_variants.py"
-    spec = importlib.util.spec_from_file_location("validate_variants", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _validate_variants("validate_variants")
     out, settings = tmp_path / "val.json", {"method": "dm", "lr_feat": 1, "layer_auto_models": ["alexnet"]}
     parts = module.resume_folder(out, "ae", settings)
     (parts / "distill.pt").write_text("a checkpoint")
     assert (module.resume_folder(out, "ae", dict(settings)) / "distill.pt").is_file()  # same variant: resumes
     assert not (module.resume_folder(out, "ae", {**settings, "lr_feat": 0.1}) / "distill.pt").exists()
+
+
+def test_workers_share_one_validation_and_wait_for_each_others_variants(tmp_path, monkeypatch):
+    """Two bench/validate_variants.py workers on one command: a variant another worker holds is left to
+    it, and a worker returns only once every variant has its row."""
+    import json
+    import threading
+
+    from latentdd.claims import try_claim
+
+    module = _validate_variants("validate_variants_workers")
+    monkeypatch.setattr(module, "WAIT_SECONDS", 0.05)
+    scored = []
+    monkeypatch.setattr(
+        module, "score_variant", lambda name, *a: scored.append(name) or {"name": name, "val_accuracy": 1.0}
+    )
+    out = tmp_path / "val.json"
+    argv = [
+        "--dataset",
+        "embedded",
+        "--out",
+        str(out),
+        "--variant",
+        "a-lr0.1:lr_feat=0.1",
+        "--variant",
+        "a-lr0.3:lr_feat=0.3",
+    ]
+    peer = try_claim(
+        module.parts_folder(out, "a-lr0.1").parent / "a-lr0.1.lock"
+    )  # the other worker's variant
+    worker = threading.Thread(target=module.main, args=(argv,))
+    worker.start()
+    for _ in range(200):
+        if module.finished(out, "a-lr0.3"):
+            break
+        threading.Event().wait(0.05)
+    assert scored == ["a-lr0.3"] and worker.is_alive()  # its own variant done; waiting for the peer's
+    module.record_row(
+        out, {"name": "a-lr0.1", "val_accuracy": 2.0}, {"dataset": "embedded"}
+    )  # the peer's row
+    peer.finish()
+    worker.join(timeout=10)
+    assert not worker.is_alive() and scored == ["a-lr0.3"]
+    assert sorted(r["name"] for r in json.loads(out.read_text())["rows"]) == ["a-lr0.1", "a-lr0.3"]
