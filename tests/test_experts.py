@@ -277,9 +277,13 @@ def test_experts_train_compiled_on_the_same_recipe_and_record_the_path(tmp_path)
     compiling plain; each expert file says which path made it."""
     from latentdd.compile import can_compile
 
-    if not can_compile(torch.device("cpu")):
-        pytest.skip("no C compiler for torch.compile")
     splits = tiny_splits()
+    if not can_compile(torch.device("cpu")):  # without a compiler: refused by name, and auto stays plain
+        with pytest.raises(UserError, match="needs a C compiler"):
+            train_experts(splits, tmp_path / "compiled", num=1, epochs=1, fast="compile", **TINY)
+        train_experts(splits, tmp_path / "auto", num=1, epochs=1, **TINY)
+        assert read_expert_header(expert_path(tmp_path / "auto", 0))["extra"]["fast_path"] == "plain"
+        return
     train_experts(splits, tmp_path / "plain", num=1, epochs=2, seed=1, fast="off", **TINY)
     train_experts(splits, tmp_path / "compiled", num=1, epochs=2, seed=1, fast="compile", **TINY)
     train_experts(splits, tmp_path / "auto", num=1, epochs=2, seed=1, **TINY)

@@ -39,7 +39,7 @@ from ..seeding import make_generator
 from .build import build_objective, build_synset, load_run_prior
 from .checkpoint import load_checkpoint, save_checkpoint
 from .steps import make_optimizer, run_iterations
-from .walk import follow_walk
+from .walk import shape_as_saved
 
 log = logging.getLogger("latentdd.engine")
 
@@ -113,11 +113,8 @@ def score_layer(
     state: dict[str, Any] = {"iteration": 0, "losses": [], "seconds": 0.0}
     checkpoint = resume / "distill.pt" if resume is not None else None
     if checkpoint is not None and checkpoint.is_file():
-
-        def shape_as_saved(done: int) -> None:  # --walk-to: the layer the set was at when saved
-            follow_walk(short, synset, optimizer, max(0, done - 1))
-
-        state = load_checkpoint(checkpoint, synset, optimizer, generator, objective, prepare=shape_as_saved)
+        prepare = shape_as_saved(short, synset, optimizer)
+        state = load_checkpoint(checkpoint, synset, optimizer, generator, objective, prepare=prepare)
 
     def save() -> None:
         if checkpoint is not None:

@@ -24,7 +24,7 @@ from .build import build_objective, build_synset, check_ipc
 from .checkpoint import load_checkpoint, save_checkpoint
 from .layer_auto import choose_layer
 from .steps import make_optimizer, run_iterations
-from .walk import follow_walk
+from .walk import shape_as_saved
 
 log = logging.getLogger("latentdd.engine")
 
@@ -128,12 +128,13 @@ def _distill(job: Job, resume: bool, progress: bool) -> Path:
         log.info("%s is already complete", run.path)  # distill.json is the last result written
         return run.path
     if resume and run.file(RunDir.CHECKPOINT).exists():
-
-        def shape_as_saved(done: int) -> None:  # --walk-to: the layer the set was at when saved
-            follow_walk(cfg, synset, optimizer, max(0, done - 1))
-
         state = load_checkpoint(
-            run.file(RunDir.CHECKPOINT), synset, optimizer, generator, objective, prepare=shape_as_saved
+            run.file(RunDir.CHECKPOINT),
+            synset,
+            optimizer,
+            generator,
+            objective,
+            prepare=shape_as_saved(cfg, synset, optimizer),
         )
         log.info("resumed %s at iteration %d", run.path, state["iteration"])
     main = distributed.is_main()

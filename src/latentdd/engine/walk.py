@@ -60,3 +60,11 @@ def follow_walk(
                 optimizer.state.pop(old, None)
                 group["params"] = [synset.f]
     log.info("--walk-to: iteration %d continues at layer %d", iteration, target)
+
+
+def shape_as_saved(
+    cfg: DistillConfig, synset: SyntheticSet, optimizer: torch.optim.Optimizer
+) -> Callable[[int], None]:
+    """``load_checkpoint``'s ``prepare``: move the set to the layer it was at when a checkpoint of
+    ``done`` iterations was written (``--walk-to`` moves it deeper as a run goes)."""
+    return lambda done: follow_walk(cfg, synset, optimizer, max(0, done - 1))
