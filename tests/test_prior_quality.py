@@ -19,7 +19,7 @@ from latentdd.evaluate.prior_score import (
 from latentdd.priors import load_prior
 from latentdd.priors.models.kl_autoencoder import KLAutoencoderPrior, default_channels
 from latentdd.priors.training.autoencoder import train_autoencoder
-from latentdd.priors.training.gan import checkpoint_path, grid_path, scores_path
+from latentdd.priors.training.progress import checkpoint_path, grid_path, scores_path
 from latentdd.priors.training.trainers import TRAINERS
 from latentdd.seeding import make_generator
 from latentdd.synth.latent import LatentSet

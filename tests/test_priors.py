@@ -19,7 +19,8 @@ from latentdd.priors import (
 )
 from latentdd.priors.loading.resolve import BUILTIN_DIR
 from latentdd.priors.training import gan as train_module
-from latentdd.priors.training.gan import checkpoint_path, grid_path, train_prior
+from latentdd.priors.training.gan import train_prior
+from latentdd.priors.training.progress import checkpoint_path, grid_path
 from latentdd.seeding import make_generator, seeded_global_rng
 
 TINY = dict(latent_dim=8, w_dim=16, base_channels=16, min_channels=8)
@@ -262,3 +263,32 @@ def test_training_defaults_to_the_data_resolution_and_can_change_it(tmp_path):
     prior, rec = train_prior(data, steps=1, **{**TRAIN, "image_size": 16, "spectral_norm": True})
     assert prior.image_size == 16 and rec["settings"]["seed"] == 1 and rec["settings"]["spectral_norm"]
     assert json.loads(json.dumps(rec)) == rec  # the record is plain JSON (it goes into the file)
+
+
+@pytest.mark.parametrize("trainer", ["gan", "ae"])
+def test_a_diverged_step_stops_training_by_name_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, trainer):
+    """Both trainers share one bookkeeping (training/progress.py): a non-finite loss is refused with
+    the trainer's name and the fix, and the checkpoint written before it stays as it was."""
+    from latentdd.priors.training import autoencoder as ae_module
+    from latentdd.priors.training import progress as progress_module
+
+    data = toy_dataset(size=16)
+    out = tmp_path / "prior.safetensors"
+    real_after_step = progress_module.TrainingProgress.after_step
+
+    def poisoned_after_step(self, step, losses):  # the third step's loss is NaN
+        return real_after_step(self, step, {**losses, "poison": float("nan")} if step == 2 else losses)
+
+    monkeypatch.setattr(progress_module.TrainingProgress, "after_step", poisoned_after_step)
+    common = dict(steps=4, batch_size=6, checkpoint_every=2, out=str(out), progress=False)
+    train, what, arch = {
+        "gan": (train_prior, "prior", TINY),
+        "ae": (
+            ae_module.train_autoencoder,
+            "autoencoder",
+            dict(block_out_channels=(8, 16), norm_num_groups=4),
+        ),
+    }[trainer]
+    with pytest.raises(UserError, match=rf"^{what} training diverged at step 3 .*lower --lr$"):
+        train(data, **common, **arch)
+    assert torch.load(checkpoint_path(out), weights_only=True)["step"] == 2 and not out.exists()

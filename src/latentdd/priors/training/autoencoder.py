@@ -16,14 +16,11 @@ samples at the end) and the prior file.
 from __future__ import annotations
 
 import copy
-import math
 import os
-import time
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torchvision.utils import save_image
-from tqdm.auto import tqdm
 
 from ... import distributed
 from ...errors import UserError
@@ -31,19 +28,9 @@ from ...fileio import atomic_write
 from ...seeding import make_generator, seeded_global_rng
 from ..loading.io import save_prior
 from ..models.kl_autoencoder import ARCH, KLAutoencoderPrior
-from .gan import (
-    Monitor,
-    checkpoint_path,
-    dataset_fingerprint,
-    ema_update,
-    grid_path,
-    log_scores,
-    real_batch,
-    save_sample_grid,
-    training_record,
-)
+from .gan import dataset_fingerprint, ema_update, real_batch, save_sample_grid, training_record
 from .gan import total_steps as count_steps
-from .state import resume_training_state, save_training_state
+from .progress import Monitor, TrainingProgress, grid_path
 
 if TYPE_CHECKING:
     from ...data.dataset import ImageDataset
@@ -151,23 +138,33 @@ def train_autoencoder(
         "seed": seed,
         "dataset_sha256": data_hash,
     }
-    parts = {"model": model, "ema": ema, "opt": opt}
-    start, elapsed, losses = 0, 0.0, {"l1": float("nan"), "kl": float("nan")}
-    ckpt = checkpoint_path(out) if out is not None else None
-    if ckpt is not None and ckpt.exists():
-        start, elapsed, losses = resume_training_state(ckpt, settings, parts, rng)
     shown = real_batch(train, torch.randperm(n, generator=make_generator(seed + 3))[:32], size, device)[0]
 
-    model.train()
-    t0 = time.perf_counter() - elapsed
-    bar = tqdm(
+    def draw_grid() -> KLAutoencoderPrior:
+        """Reconstructions of fixed images; a finished copy for the monitor (when there is one)."""
+        _save_reconstructions(ema, shown, grid_path(out))
+        if monitor is None:
+            return ema
+        snapshot = copy.deepcopy(ema).eval()
+        finish_autoencoder(snapshot, train, size, seed)
+        return snapshot
+
+    run = TrainingProgress(
+        what="autoencoder",
+        out=out,
         total=total,
-        initial=start,
-        desc="autoencoder",
-        disable=not (progress and distributed.is_main()),
-        dynamic_ncols=True,
+        settings=settings,
+        parts={"model": model, "ema": ema, "opt": opt},
+        rng=rng,
+        losses={"l1": float("nan"), "kl": float("nan")},
+        checkpoint_every=checkpoint_every,
+        grid_every=grid_every,
+        progress=progress,
+        monitor=monitor,
+        draw_grid=draw_grid,
     )
-    for step in range(start, total):
+    model.train()
+    for step in run.steps():
         idx = torch.randint(0, n, (batch_size,), generator=rng)
         idx = idx[distributed.rank() :: distributed.world_size()]  # under torchrun: this rank's slice
         real, _ = real_batch(train, idx, size, device)
@@ -179,27 +176,12 @@ def train_autoencoder(
         distributed.average_gradients_(model.vae.parameters())  # the global batch's gradient
         opt.step()
         ema_update(ema, model, min(ema_decay, (1 + step) / (10 + step)))
-        if not math.isfinite(loss.item()):
-            raise UserError(f"autoencoder training diverged at step {step + 1} (losses {losses}); lower --lr")
-        bar.update(1)
-        if step % 10 == 0 or step + 1 == total:
-            bar.set_postfix(l1=f"{losses['l1']:.4f}", kl=f"{losses['kl']:.1f}")
-        if not distributed.is_main():  # rank 0 alone writes checkpoints, grids and scores
-            continue
-        if ckpt is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == total):
-            save_training_state(ckpt, settings, step + 1, time.perf_counter() - t0, losses, parts, rng)
-        if out is not None and (step + 1) % grid_every == 0 and step + 1 < total:
-            _save_reconstructions(ema, shown, grid_path(out))
-            if monitor is not None:
-                snapshot = copy.deepcopy(ema).eval()
-                finish_autoencoder(snapshot, train, size, seed)
-                log_scores(out, step + 1, monitor(step + 1, snapshot))
-    bar.close()
-    seconds = time.perf_counter() - t0
+        run.after_step(step, losses)
+    weights_step, seconds = run.finish()
 
     prior = ema.eval().requires_grad_(False)
     stats = finish_autoencoder(prior, train, size, seed)
-    record = training_record(train, arch, data_hash, settings, max(total, start), seconds, losses)
+    record = training_record(train, arch, data_hash, settings, weights_step, seconds, run.losses)
     record["latent"] = stats
     record["distributed"] = distributed.describe()
     if out is not None and distributed.is_main():

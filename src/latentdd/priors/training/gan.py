@@ -17,30 +17,26 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import json
 import math
 import os
-import time
-from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torchvision.utils import save_image
-from tqdm.auto import tqdm
 
 from ... import distributed
 from ...augment.diffaugment import DiffAugment
 from ...errors import UserError
-from ...fileio import atomic_write, atomic_write_text
+from ...fileio import atomic_write
 from ...seeding import draw_seed, make_generator, seeded_global_rng
 from ..base import Prior
 from ..loading.io import save_prior
 from ..models import PRIORS  # the package registers every built-in architecture
 from ..recommended import recommended_for_arch
 from .discriminator import ProjectionDiscriminator
-from .state import GeneratorState, resume_training_state, save_training_state
+from .progress import Monitor, TrainingProgress, grid_path
+from .state import GeneratorState
 
 if TYPE_CHECKING:  # priors only need the ImageDataset interface, not the data package at import time
     from ...data.dataset import ImageDataset
@@ -49,14 +45,6 @@ if TYPE_CHECKING:  # priors only need the ImageDataset interface, not the data p
 DEFAULT_STEPS = 1000
 #: generator size for CPU training (narrower last stage than the constructor's default)
 DEFAULT_ARCH: dict[str, Any] = {"base_channels": 128, "min_channels": 16}
-
-
-def checkpoint_path(out: str | os.PathLike) -> Path:
-    return Path(out).with_suffix(".ckpt.pt")
-
-
-def grid_path(out: str | os.PathLike) -> Path:
-    return Path(out).with_suffix(".grid.png")
 
 
 def dataset_fingerprint(ds: ImageDataset) -> str:
@@ -87,35 +75,6 @@ def save_progress_grid(ema: Prior, path: str | os.PathLike, seed: int) -> Prior:
     snapshot.calibrate(make_generator(seed + 1))
     save_sample_grid(snapshot, path, seed=seed)
     return snapshot.eval()
-
-
-#: ``monitor(step, frozen_prior_snapshot) -> scores``: called every ``grid_every`` steps
-Monitor = Callable[[int, Prior], dict[str, Any]]
-
-
-def scores_path(out: str | os.PathLike) -> Path:
-    return Path(out).with_suffix(".scores.jsonl")
-
-
-def log_scores(out: str | os.PathLike | None, step: int, scores: dict[str, Any]) -> None:
-    """Append one line of periodic prior scores beside the prior file (and say it on the console)."""
-    line = json.dumps({"step": step, **scores}, sort_keys=True)
-    tqdm.write(f"step {step}: " + ", ".join(f"{k} {v:.3g}" for k, v in summary_of(scores).items()))
-    if out is not None:
-        path = scores_path(out)
-        previous = path.read_text() if path.is_file() else ""
-        atomic_write_text(path, previous + line + "\n")
-
-
-def summary_of(scores: dict[str, Any]) -> dict[str, float]:
-    """The headline numbers of a score record (what the progress log prints)."""
-    out = {
-        "frechet": scores.get("frechet_distance"),
-        "diversity_ratio": (scores.get("diversity") or {}).get("ratio"),
-        "saturated": (scores.get("saturation") or {}).get("generated"),
-        "cas_ratio": (scores.get("cas") or {}).get("ratio"),
-    }
-    return {k: float(v) for k, v in out.items() if v is not None}
 
 
 def training_record(
@@ -256,23 +215,23 @@ def train_prior(
     noise_rng = make_generator(seed + 5)
     if getattr(gen, "draws_global_noise", False):  # StyleGAN noise inputs: seeded, and checkpointed
         parts["noise_rng"] = GeneratorState(noise_rng)
-    start, elapsed = 0, 0.0
-    losses = {"d": float("nan"), "g": float("nan")}
-    ckpt = checkpoint_path(out) if out is not None else None
-    if ckpt is not None and ckpt.exists():
-        start, elapsed, losses = resume_training_state(ckpt, settings, parts, rng)
-
+    run = TrainingProgress(
+        what="prior",
+        out=out,
+        total=total,
+        settings=settings,
+        parts=parts,
+        rng=rng,
+        losses={"d": float("nan"), "g": float("nan")},
+        checkpoint_every=checkpoint_every,
+        grid_every=grid_every,
+        progress=progress,
+        monitor=monitor,
+        draw_grid=lambda: save_progress_grid(ema, grid_path(out), seed),
+    )
     gen.train()
     disc.train()
-    t0 = time.perf_counter() - elapsed
-    bar = tqdm(
-        total=total,
-        initial=start,
-        desc="prior",
-        disable=not (progress and distributed.is_main()),
-        dynamic_ncols=True,
-    )
-    for step in range(start, total):
+    for step in run.steps():
         idx = torch.randint(0, n, (batch_size,), generator=rng)
         real, labels = real_batch(train, idx, size, device)
         z = gen.sample_latents(labels.cpu(), rng).to(device)
@@ -304,26 +263,12 @@ def train_prior(
         opt_g.step()
         ema_update(ema, gen, ema_decay)
 
-        losses = {"d": d_loss.item(), "g": g_loss.item()}
-        if not all(math.isfinite(v) for v in losses.values()):
-            raise UserError(f"prior training diverged at step {step + 1} (losses {losses}); lower --lr")
-        bar.update(1)
-        if step % 10 == 0 or step + 1 == total:
-            bar.set_postfix(d_loss=f"{losses['d']:.3f}", g_loss=f"{losses['g']:.3f}")
-        if not distributed.is_main():  # rank 0 alone writes checkpoints, grids and scores
-            continue
-        if ckpt is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == total):
-            save_training_state(ckpt, settings, step + 1, time.perf_counter() - t0, losses, parts, rng)
-        if out is not None and (step + 1) % grid_every == 0 and step + 1 < total:
-            snapshot = save_progress_grid(ema, grid_path(out), seed)
-            if monitor is not None:
-                log_scores(out, step + 1, monitor(step + 1, snapshot))
-    bar.close()
-    seconds = time.perf_counter() - t0
+        run.after_step(step, {"d": d_loss.item(), "g": g_loss.item()})
+    weights_step, seconds = run.finish()
 
     ema.calibrate(make_generator(seed + 1), batch_size=batch_size)  # standing stats for the EMA weights
     prior = ema.eval().requires_grad_(False)
-    record = training_record(train, arch, data_hash, settings, max(total, start), seconds, losses)
+    record = training_record(train, arch, data_hash, settings, weights_step, seconds, run.losses)
     record["distributed"] = distributed.describe()
     if out is not None and distributed.is_main():
         save_sample_grid(prior, grid_path(out), seed=seed)
