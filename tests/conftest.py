@@ -11,26 +11,30 @@ os.environ.setdefault(
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets")
 
 
+#: A distillation that takes about a second: embedded data at 16 px, tiny ConvNet (module-scoped
+#: fixtures, which cannot use `tiny_settings`, import it and override what they need).
+TINY_SETTINGS = {
+    "dataset": "embedded",
+    "image_size": 16,
+    "ipc": 2,
+    "iterations": 4,
+    "batch_real": 8,
+    "model": "convnet",
+    "model_args": {"width": 16, "depth": 2},
+    "checkpoint_every": 2,
+    "seed": 3,
+    "device": "cpu",
+    "eval_protocol": "quick",
+    "eval_models": ["convnetd1", "mlp"],
+    "eval_epochs": 2,
+    "eval_runs": 1,
+}
+
+
 @pytest.fixture
 def tiny_settings(tmp_path):
-    """A distillation that takes about a second: embedded data at 16 px, tiny ConvNet."""
-    return {
-        "dataset": "embedded",
-        "image_size": 16,
-        "ipc": 2,
-        "iterations": 4,
-        "batch_real": 8,
-        "model": "convnet",
-        "model_args": {"width": 16, "depth": 2},
-        "checkpoint_every": 2,
-        "seed": 3,
-        "device": "cpu",
-        "eval_protocol": "quick",
-        "eval_models": ["convnetd1", "mlp"],
-        "eval_epochs": 2,
-        "eval_runs": 1,
-        "out": str(tmp_path / "run"),
-    }
+    """:data:`TINY_SETTINGS` writing into this test's folder."""
+    return {**TINY_SETTINGS, "out": str(tmp_path / "run")}
 
 
 @pytest.fixture(autouse=True, scope="session")

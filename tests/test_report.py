@@ -14,6 +14,7 @@ import re
 import shutil
 
 import pytest
+from conftest import TINY_SETTINGS
 from PIL import Image
 
 from latentdd import __version__, api
@@ -33,24 +34,9 @@ from latentdd.report.references import gather
 from latentdd.report.text import render_text
 from latentdd.synth.io import load_synset, save_synset
 
-# conftest's `tiny_settings` (function-scoped, so not usable by a module fixture), with two cheap
-# evaluation architectures: lenet and mlp (neither is the distillation model, convnet).
-TINY = {
-    "dataset": "embedded",
-    "image_size": 16,
-    "ipc": 2,
-    "iterations": 4,
-    "batch_real": 8,
-    "model": "convnet",
-    "model_args": {"width": 16, "depth": 2},
-    "checkpoint_every": 2,
-    "seed": 3,
-    "device": "cpu",
-    "eval_protocol": "quick",
-    "eval_models": ["lenet", "mlp"],
-    "eval_epochs": 2,
-    "eval_runs": 1,
-}
+# conftest's settings with two cheap evaluation architectures: lenet and mlp (neither is the
+# distillation model, convnet).
+TINY = {**TINY_SETTINGS, "eval_models": ["lenet", "mlp"]}
 N_CLASSES = 10
 N_TRAIN = 5000
 

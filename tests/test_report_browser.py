@@ -15,6 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import TINY_SETTINGS
 from PIL import Image, ImageStat
 
 from latentdd import api
@@ -33,22 +34,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-TINY = {  # conftest's tiny_settings, one cheap evaluation architecture
-    "dataset": "embedded",
-    "image_size": 16,
-    "ipc": 2,
-    "iterations": 3,
-    "batch_real": 8,
-    "model": "convnet",
-    "model_args": {"width": 16, "depth": 2},
-    "checkpoint_every": 2,
-    "seed": 3,
-    "device": "cpu",
-    "eval_protocol": "quick",
-    "eval_models": ["mlp"],
-    "eval_epochs": 1,
-    "eval_runs": 1,
-}
+TINY = {**TINY_SETTINGS, "iterations": 3, "eval_models": ["mlp"], "eval_epochs": 1}  # one cheap architecture
 
 
 def find_chromium() -> str | None:
