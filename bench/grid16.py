@@ -14,7 +14,7 @@ Per dataset, in order:
    (``bench/validate_variants.py``: 100 images per class held out, the method's cpu-small budget, scored
    by the test's own cross-architecture networks, 2 seeds each -- never the test set),
 4. per method, the latent row with the best variant of step 3,
-5. the grid per IPC (``bench/grid_table.py``).
+5. the grid per IPC (``bench/grid_table.py``: a table and a bar picture).
 
 Every step resumes where it stopped (each script keeps finished runs, networks and variants), so
 re-running this command after a kill continues; and each step may be shared, so a second copy of this command
@@ -120,11 +120,11 @@ def plan(args: argparse.Namespace) -> Iterator[Step]:
         for method in args.methods:
             yield Step(f"{dataset}: {method} latent rows with the validation's choice", [], (dataset, method))
         for ipc in sorted({i for m in args.methods for i in ipcs(dataset, m)}):
-            table = str(Path(args.results) / f"grid16_{dataset}_ipc{ipc}.md")
+            table = Path(args.results) / f"grid16_{dataset}_ipc{ipc}.md"
             yield Step(
-                f"{dataset}: grid at IPC {ipc}",
+                f"{dataset}: grid at IPC {ipc} (table and bars)",
                 [py, str(BENCH / "grid_table.py"), str(Path(args.results) / f"cpu_small_{dataset}.json")]
-                + ["--ipc", str(ipc), "--out", table],
+                + ["--ipc", str(ipc), "--out", str(table), "--plot", str(table.with_suffix(".png"))],
             )
 
 

@@ -5,7 +5,11 @@ Reads the ``cpu_small_<dataset>*.json`` tables that ``bench/cpu_small.py`` write
 for a run name that appears twice, so a re-run on today's code replaces an older row):
 
     python bench/grid_table.py bench/results/cpu_small_mnist.json bench/results/cpu_small_mnist_grid16.json \\
-        --ipc 1 --out bench/results/grid16_mnist_ipc1.md
+        --ipc 1 --out bench/results/grid16_mnist_ipc1.md --plot bench/results/grid16_mnist_ipc1.png
+
+``--plot`` draws the same rows as bars (cross-architecture mean, whiskers = spread over the evaluation
+seeds of the per-seed cross-architecture mean), random real as a dashed line.  Every latent row read gets
+its own bar, named by its variant: choosing among them is the validation's job, not the picture's.
 
 Published figures are the papers' ConvNet accuracies (their budgets: 1000 outer iterations for DC/DSA,
 20,000 for DM, 5000 for MTT, best checkpoint of many evaluations); ``cpu-small`` runs a fraction of
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 METHODS = ("dc", "dsa", "dm", "mtt")
@@ -98,20 +103,96 @@ def grid_markdown(dataset: str, ipc: int, runs: dict[str, dict], baseline: dict 
     return caption + "\n\n" + "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def seed_spread(row: dict, cross: list[str]) -> float:
+    """Standard deviation over evaluation seeds of the cross-architecture mean (0 without per-seed runs)."""
+    per_arch = [row["accuracy"][a].get("runs") for a in cross if a in row["accuracy"]]
+    if not per_arch or any(not r for r in per_arch) or len({len(r) for r in per_arch}) != 1:
+        return 0.0
+    per_seed = [sum(values) / len(values) for values in zip(*per_arch, strict=True)]
+    return statistics.pstdev(per_seed)
+
+
+def variant_label(name: str, row: dict) -> str:
+    """``dc-latent-ae-l1-lr1-ipc1`` -> ``latent ae-l1-lr1``: what tells the bars of one method apart."""
+    middle = name.removeprefix(f"{row['method']}-").removesuffix(f"-ipc{row['ipc']}")
+    return middle.replace("-", " ", 1) if middle != row["space"] else middle
+
+
+def grid_picture(dataset: str, ipc: int, runs: dict[str, dict], baseline: dict | None, path: Path) -> None:
+    """The grid as grouped bars: one group per objective, pixel (blue) then each latent row (orange)."""
+    from matplotlib.figure import Figure  # only the picture needs matplotlib
+
+    names = ordered(runs)
+    first = runs[names[0]]
+    cross = [a for a in first["accuracy"] if a != first.get("distill_model", "convnet")]
+    fig = Figure(figsize=(1.6 + 1.1 * len(names), 4.2))
+    ax = fig.add_subplot()
+    x, ticks, labels, group_at = 0.0, [], [], {}
+    for name in names:
+        row = runs[name]
+        if group_at and row["method"] not in group_at:
+            x += 0.5  # a gap between objectives
+        color = "#1f77b4" if row["space"] == "pixel" else "#ff7f0e"
+        spread = seed_spread(row, cross)
+        ax.bar(x, row["cross_arch_mean"], 0.8, yerr=spread, color=color, capsize=3)
+        ax.text(
+            x,
+            row["cross_arch_mean"] + spread,
+            f"{row['cross_arch_mean']:.1f}",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+        ticks.append(x)
+        labels.append(variant_label(name, row))
+        group_at.setdefault(row["method"], []).append(x)
+        x += 1.0
+    for method, xs in group_at.items():
+        ax.text((xs[0] + xs[-1]) / 2, -0.3, method.upper(), transform=ax.get_xaxis_transform(), ha="center")
+    if baseline:
+        base = sum(baseline["accuracy"][a]["mean"] for a in cross) / len(cross)
+        ax.axhline(base, color="#7f7f7f", linestyle="--", linewidth=1)
+        ax.text(
+            1.0,
+            base,
+            f" random real\n {base:.1f}",
+            transform=ax.get_yaxis_transform(),
+            va="center",
+            fontsize=8,
+        )
+    ax.set_xticks(ticks, labels, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("cross-architecture test accuracy (%)")
+    ax.set_title(
+        f"{dataset}, IPC {ipc}: pixel vs latent per objective\n"
+        f"mean of {', '.join(cross)}; {first['protocol']}, seeds {first['seeds']}; whiskers: seed spread",
+        fontsize=10,
+    )
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("tables", nargs="+", type=Path, help="cpu_small_<dataset>*.json files of one dataset")
     ap.add_argument("--ipc", type=int, required=True)
     ap.add_argument("--out", type=Path, help="also write the table here")
-    args = ap.parse_args()
+    ap.add_argument("--plot", type=Path, help="also draw the rows as bars into this PNG")
+    return ap
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     datasets = {json.loads(p.read_text()).popitem()[1].get("dataset") for p in args.tables}
     if len(datasets) != 1:
         raise SystemExit(f"the tables mix datasets {sorted(map(str, datasets))}; give one dataset's tables")
     dataset = datasets.pop()
-    text = grid_markdown(dataset, args.ipc, *load_runs(args.tables, args.ipc))
+    runs, baseline = load_runs(args.tables, args.ipc)
+    text = grid_markdown(dataset, args.ipc, runs, baseline)
     print(text)
     if args.out:
         args.out.write_text(text)
+    if args.plot:
+        grid_picture(dataset, args.ipc, runs, baseline, args.plot)
 
 
 if __name__ == "__main__":

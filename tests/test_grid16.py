@@ -23,7 +23,7 @@ def _load(name: str):
 def scripts(request):
     sys.path.insert(0, str(BENCH))  # cpu_small imports its neighbour network_results
     request.addfinalizer(lambda: sys.path.remove(str(BENCH)))
-    return _load("grid16"), _load("cpu_small"), _load("validate_variants")
+    return _load("grid16"), _load("cpu_small"), _load("validate_variants"), _load("grid_table")
 
 
 def _args(grid16, tmp_path, *extra):
@@ -33,17 +33,21 @@ def _args(grid16, tmp_path, *extra):
 
 
 def test_steps_come_in_the_order_the_grid_needs_and_parse_in_the_scripts_they_call(scripts, tmp_path):
-    grid16, cpu_small, validate_variants = scripts
+    grid16, cpu_small, validate_variants, grid_table = scripts
     steps = list(grid16.plan(_args(grid16, tmp_path, "--datasets", "cifar10")))
     whats = [s.what for s in steps]
     # MTT's pixel sweep trains the experts its latent validation reads, so it comes first
     assert whats.index("cifar10: MTT pixel rows (experts first)") < whats.index(
         "cifar10: mtt latent variants on the validation split"
     )
-    assert whats[-2:] == ["cifar10: grid at IPC 1", "cifar10: grid at IPC 10"]
+    assert whats[-2:] == [
+        "cifar10: grid at IPC 1 (table and bars)",
+        "cifar10: grid at IPC 10 (table and bars)",
+    ]
     parsers = {
         "cpu_small.py": cpu_small.build_parser(),
         "validate_variants.py": validate_variants.build_parser(),
+        "grid_table.py": grid_table.build_parser(),
     }
     for step in steps:
         if step.latent_row is None and Path(step.argv[1]).name in parsers:
@@ -57,7 +61,7 @@ def test_steps_come_in_the_order_the_grid_needs_and_parse_in_the_scripts_they_ca
 
 
 def test_a_latent_row_takes_the_best_validated_variant_of_its_own_method(scripts, tmp_path):
-    grid16, cpu_small, _ = scripts
+    grid16, cpu_small, *_ = scripts
     args = _args(grid16, tmp_path, "--datasets", "mnist", "--methods", "dc", "dsa")
 
     def row(method, layer, lr, acc):

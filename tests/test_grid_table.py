@@ -50,3 +50,22 @@ def test_latest_table_wins_and_latent_rows_show_their_gain_over_pixels(grid_tabl
     assert "| 28.3 |" in lines["dc-pixel-ipc1"]  # DC's published CIFAR-10 IPC 1 figure
     assert "14.0" in lines["random real"] and "old.json" in lines["random real"]
     assert "mtt-pixel-ipc10" not in text
+
+
+def test_picture_draws_one_bar_per_row_with_the_seed_spread_of_the_cross_arch_mean(grid_table, tmp_path):
+    pixel = _row("dc", "pixel", [25, 15, 17], baseline=14.0)
+    latent = _row("dc", "latent", [26, 18, 20])
+    # per seed: alexnet [17, 18, 19], vgg11 [19, 20, 21] -> cross-arch per seed 18, 19, 20
+    latent["accuracy"]["alexnet"]["runs"], latent["accuracy"]["vgg11"]["runs"] = [17, 18, 19], [19, 20, 21]
+    cross = ["alexnet", "vgg11"]
+    assert grid_table.seed_spread(latent, cross) == pytest.approx((2 / 3) ** 0.5)
+    assert grid_table.seed_spread(pixel, cross) == 0.0  # no per-seed runs: no whisker, not a made-up one
+    assert grid_table.variant_label("dc-latent-ae-l1-lr1-ipc1", latent) == "latent ae-l1-lr1"
+    assert grid_table.variant_label("dc-pixel-ipc1", pixel) == "pixel"
+    runs = {"dc-pixel-ipc1": pixel, "dc-latent-ae-l1-lr1-ipc1": latent}
+    path = tmp_path / "grid.png"
+    grid_table.grid_picture("cifar10", 1, runs, {"accuracy": pixel["baseline_random_real"]}, path)
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.width > 300 and image.height > 200
