@@ -17,6 +17,7 @@ the same command: each claims a variant, and each returns only when every varian
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import time
@@ -47,6 +48,17 @@ def parse_variant(text: str) -> tuple[str, dict[str, object]]:
 
 def parts_folder(out: Path, name: str) -> Path:
     return out.parent / f"{out.stem}.parts" / name
+
+
+def claim_file(out: Path, name: str) -> Path:
+    """The lock a worker holds while it scores variant ``name`` (names hold dots: no ``with_suffix``)."""
+    return parts_folder(out, name).parent / f"{name}.lock"
+
+
+@functools.cache
+def training_data(dataset: str, data_dir: str | None):
+    """The dataset, loaded once per process (every variant of a validation reads the same one)."""
+    return load_dataset(dataset, data_dir)
 
 
 def resume_folder(out: Path, name: str, settings: dict[str, object]) -> Path:
@@ -136,22 +148,17 @@ def main(argv: list[str] | None = None) -> None:
         "layer_auto_val_per_class": args.val_per_class,
         "layer_auto_seeds": args.scorer_seeds,
     }
-    splits: list = []  # loaded once, when the first variant is scored here
     pending = [v for v in map(parse_variant, args.variant) if not finished(out, v[0])]
     while pending:
         held = []
         for name, settings in pending:
-            claim = try_claim(
-                parts_folder(out, name).parent / f"{name}.lock"
-            )  # names hold dots: no with_suffix
+            claim = try_claim(claim_file(out, name))
             if claim is None:  # another worker scores it
                 held.append((name, settings))
                 continue
             with claim:
                 if not finished(out, name):  # (a peer may have finished it since this worker looked)
-                    record_row(
-                        out, score_variant(name, {**base, **settings}, settings, args, out, splits), meta
-                    )
+                    record_row(out, score_variant(name, {**base, **settings}, settings, args, out), meta)
                     shutil.rmtree(parts_folder(out, name), ignore_errors=True)  # the row holds it all now
                 claim.finish()
         if held == pending:
@@ -165,13 +172,10 @@ def score_variant(
     settings: dict[str, object],
     args: argparse.Namespace,
     out: Path,
-    splits: list,
 ) -> dict:
     """One variant's validation row (resuming inside the variant when its parts are there)."""
     cfg = build_config(full)
-    if not splits:
-        splits.append(load_dataset(cfg.dataset, cfg.data_dir))
-    val = validation_splits(cfg, splits[0])
+    val = validation_splits(cfg, training_data(cfg.dataset, cfg.data_dir))
     t0 = time.perf_counter()
     parts = resume_folder(out, name, full)
     scored = score_layer(cfg, int(cfg.layer), val, resolve_device("cpu"), True, resume=parts)

@@ -104,9 +104,7 @@ def test_workers_share_one_validation_and_wait_for_each_others_variants(tmp_path
         "--variant",
         "a-lr0.3:lr_feat=0.3",
     ]
-    peer = try_claim(
-        module.parts_folder(out, "a-lr0.1").parent / "a-lr0.1.lock"
-    )  # the other worker's variant
+    peer = try_claim(module.claim_file(out, "a-lr0.1"))  # the other worker's variant
     worker = threading.Thread(target=module.main, args=(argv,))
     worker.start()
     for _ in range(200):
