@@ -15,15 +15,17 @@ def test_builtin_autoencoder_brings_its_validated_layer_and_step():
     preset_only = build_config({**LATENT, "prior": "random"})
     assert preset_only.lr_feat == 10.0  # GLaD's value: what a prior without a recommendation keeps
     cfg = build_config({**LATENT, "prior": "builtin:cifar10-ae"})
-    assert (cfg.layer, cfg.lr_feat) == (1, 1.0)
-    assert cfg.extra["prior_recommended"] == {"layer": 1, "lr_feat": 1.0}
+    assert (cfg.layer, cfg.lr_feat) == (0, 1.0)  # validate_cifar10_ipc1_3seeds.json chose layer 0
+    assert cfg.extra["prior_recommended"] == {"layer": 0, "lr_feat": 1.0}
+    mtt = build_config({**LATENT, "method": "mtt", "prior": "builtin:cifar10-ae"})
+    assert (mtt.layer, mtt.lr_feat) == (1, 1000.0)  # validate_cifar10_mtt.json: 10x below MTT's preset
     gan = build_config({**LATENT, "prior": "builtin:mnist-cgen"})
     assert (gan.layer, gan.lr_feat) == (0, 1.0)
 
 
 def test_flags_and_config_files_win_over_the_prior(tmp_path):
     cfg = build_config({**LATENT, "prior": "builtin:cifar10-ae", "lr_feat": "10"})
-    assert (cfg.layer, cfg.lr_feat) == (1, 10.0) and cfg.extra["prior_recommended"] == {"layer": 1}
+    assert (cfg.layer, cfg.lr_feat) == (0, 10.0) and cfg.extra["prior_recommended"] == {"layer": 0}
     f = tmp_path / "c.yaml"
     f.write_text("layer: 2\nlr_feat: 3\n")
     cfg = build_config({**LATENT, "prior": "builtin:cifar10-ae"}, f)
@@ -31,7 +33,7 @@ def test_flags_and_config_files_win_over_the_prior(tmp_path):
 
 
 def test_only_the_recommendation_for_this_method_applies():
-    mtt = build_config({**LATENT, "method": "mtt", "prior": "builtin:cifar10-ae"})
+    mtt = build_config({**LATENT, "method": "mtt", "prior": "builtin:mnist-ae"})
     assert mtt.lr_feat == 10000.0 and "prior_recommended" not in mtt.extra  # MTT's preset, untouched
     pixel = build_config({"method": "dm", "space": "pixel", "prior": "builtin:cifar10-ae"})
     assert pixel.lr_feat == 10.0 and "prior_recommended" not in pixel.extra
