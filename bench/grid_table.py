@@ -147,8 +147,6 @@ def grid_picture(dataset: str, ipc: int, runs: dict[str, dict], baseline: dict |
         labels.append(variant_label(name, row))
         group_at.setdefault(row["method"], []).append(x)
         x += 1.0
-    for method, xs in group_at.items():
-        ax.text((xs[0] + xs[-1]) / 2, -0.3, method.upper(), transform=ax.get_xaxis_transform(), ha="center")
     if baseline:
         base = sum(baseline["accuracy"][a]["mean"] for a in cross) / len(cross)
         ax.axhline(base, color="#7f7f7f", linestyle="--", linewidth=1)
@@ -161,6 +159,19 @@ def grid_picture(dataset: str, ipc: int, runs: dict[str, dict], baseline: dict |
             fontsize=8,
         )
     ax.set_xticks(ticks, labels, rotation=30, ha="right", fontsize=8)
+    # objective names just below the (rotated) variant labels, however long those are
+    fig.draw_without_rendering()
+    below = ax.get_window_extent().y0 - min(t.get_window_extent().y0 for t in ax.get_xticklabels())
+    for method, xs in group_at.items():
+        ax.annotate(
+            method.upper(),
+            xy=((xs[0] + xs[-1]) / 2, 0),
+            xycoords=("data", "axes fraction"),
+            xytext=(0, -(below * 72 / fig.dpi + 4)),
+            textcoords="offset points",
+            ha="center",
+            va="top",
+        )
     ax.set_ylabel("cross-architecture test accuracy (%)")
     ax.set_title(
         f"{dataset}, IPC {ipc}: pixel vs latent per objective\n"
