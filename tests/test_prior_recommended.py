@@ -35,6 +35,10 @@ def test_flags_and_config_files_win_over_the_prior(tmp_path):
 def test_only_the_recommendation_for_this_method_applies():
     mtt = build_config({**LATENT, "method": "mtt", "prior": "builtin:mnist-ae"})
     assert mtt.lr_feat == 10000.0 and "prior_recommended" not in mtt.extra  # MTT's preset, untouched
+    dc = build_config(
+        {**LATENT, "method": "dc", "prior": "builtin:cifar10-ae"}
+    )  # the file records dm and mtt
+    assert (dc.layer, dc.lr_feat) == (1, 1.0) and "prior_recommended" not in dc.extra
     pixel = build_config({"method": "dm", "space": "pixel", "prior": "builtin:cifar10-ae"})
     assert pixel.lr_feat == 10.0 and "prior_recommended" not in pixel.extra
 
