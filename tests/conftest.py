@@ -1,4 +1,8 @@
+import importlib.util
 import os
+import sys
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -9,6 +13,19 @@ os.environ.setdefault(
 )
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets")
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def load_bench_script(script: str, module_name: str | None = None) -> ModuleType:
+    """``bench/<script>.py`` as a module (the bench scripts are scripts, not a package).  It is
+    registered under ``module_name`` (default: the script's name) while it runs, because dataclasses
+    look their module up while the class is made; a second name gives a second, independent copy."""
+    name = module_name or script
+    spec = importlib.util.spec_from_file_location(name, BENCH / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 #: A distillation that takes about a second: embedded data at 16 px, tiny ConvNet (module-scoped

@@ -1,20 +1,9 @@
 """bench/synset_saturation.py and bench/side_by_side.py: they measure or draw what they are given and name, without a traceback, what is missing."""
 
-import importlib.util
-from pathlib import Path
-
 import torch
+from conftest import load_bench_script
 
 from latentdd.synth.io import SavedSynset, save_synset
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_saturation_counts_pixels_at_the_bounds_and_skips_what_is_no_set(tmp_path, capsys):
@@ -28,7 +17,7 @@ def test_saturation_counts_pixels_at_the_bounds_and_skips_what_is_no_set(tmp_pat
         run / "synset.safetensors", SavedSynset((images - mean) / std, labels, ["a", "b"], (mean,), (std,))
     )
     (tmp_path / "run.lock").write_text("")
-    status = load_script("synset_saturation").main([str(run), str(tmp_path / "run.lock")])
+    status = load_bench_script("synset_saturation").main([str(run), str(tmp_path / "run.lock")])
     out, err = capsys.readouterr()
     assert out.strip() == f"{run}: 25.0 % of pixels within 2 % of the bounds"
     assert "run.lock: skipped:" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
@@ -38,7 +27,7 @@ def test_saturation_counts_pixels_at_the_bounds_and_skips_what_is_no_set(tmp_pat
 def test_side_by_side_puts_run_pictures_in_one_png_and_names_a_missing_one(tmp_path, capsys):
     from PIL import Image
 
-    module = load_script("side_by_side")
+    module = load_bench_script("side_by_side")
     for name, size, colour in [("a", (30, 40), "red"), ("b", (20, 50), "blue")]:
         (tmp_path / name).mkdir()
         Image.new("RGB", size, colour).save(tmp_path / name / "grid.png")

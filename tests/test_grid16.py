@@ -1,29 +1,24 @@
 """bench/grid16.py: the one-command grid runs its steps in the order the tables need, with commands
 the scripts it calls accept, and each latent row takes the variant its validation chose."""
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[1] / "bench"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is made
-    spec.loader.exec_module(module)
-    return module
+from conftest import BENCH, load_bench_script
 
 
 @pytest.fixture(scope="module")
 def scripts(request):
     sys.path.insert(0, str(BENCH))  # cpu_small imports its neighbour network_results
     request.addfinalizer(lambda: sys.path.remove(str(BENCH)))
-    return _load("grid16"), _load("cpu_small"), _load("validate_variants"), _load("grid_table")
+    return (
+        load_bench_script("grid16"),
+        load_bench_script("cpu_small"),
+        load_bench_script("validate_variants"),
+        load_bench_script("grid_table"),
+    )
 
 
 def _args(grid16, tmp_path, *extra):

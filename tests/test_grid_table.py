@@ -1,20 +1,14 @@
 """bench/grid_table.py: issue 16's grid from the cpu-small tables (which row wins, what sits beside)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "grid_table.py"
+from conftest import load_bench_script
 
 
 @pytest.fixture(scope="module")
 def grid_table():
-    spec = importlib.util.spec_from_file_location("grid_table", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("grid_table")
 
 
 def _row(method: str, space: str, means: list[float], ipc: int = 1, baseline: float | None = None) -> dict:

@@ -7,24 +7,10 @@ the final result -- so the suite stays within its time budget and never flakes. 
 children forked from one process that imported latentdd once (the harness's fork launcher).
 """
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from conftest import load_bench_script
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "kill_soak.py"
-
-
-def _harness_module():
-    spec = importlib.util.spec_from_file_location("kill_soak", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["kill_soak"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-ks = _harness_module()
+ks = load_bench_script("kill_soak")
 
 
 def at(name: str, nth: int = 1):

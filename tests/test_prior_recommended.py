@@ -1,6 +1,7 @@
 """A prior file's recommended distillation settings: applied over the preset, never over the user."""
 
 import pytest
+from conftest import load_bench_script
 from safetensors.torch import save_file
 
 from latentdd.config import build_config
@@ -35,9 +36,8 @@ def test_flags_and_config_files_win_over_the_prior(tmp_path):
 def test_only_the_recommendation_for_this_method_applies():
     mtt = build_config({**LATENT, "method": "mtt", "prior": "builtin:mnist-ae"})
     assert mtt.lr_feat == 10000.0 and "prior_recommended" not in mtt.extra  # MTT's preset, untouched
-    dc = build_config(
-        {**LATENT, "method": "dc", "prior": "builtin:cifar10-ae"}
-    )  # the file records dm and mtt
+    # the CIFAR-10 file records dm and mtt only: dc keeps its preset
+    dc = build_config({**LATENT, "method": "dc", "prior": "builtin:cifar10-ae"})
     assert (dc.layer, dc.lr_feat) == (1, 1.0) and "prior_recommended" not in dc.extra
     pixel = build_config({"method": "dm", "space": "pixel", "prior": "builtin:cifar10-ae"})
     assert pixel.lr_feat == 10.0 and "prior_recommended" not in pixel.extra
@@ -65,18 +65,13 @@ def test_specs_that_are_not_latentdd_files_recommend_nothing(spec):
 
 
 def test_a_validated_choice_is_recorded_per_method_with_the_weights_untouched(tmp_path, monkeypatch):
-    import importlib.util
     import sys
-    from pathlib import Path
 
     from latentdd.priors import make_random_prior
 
     path = tmp_path / "p.safetensors"
     digest = save_prior(make_random_prior(10, 1, 16, seed=0), path, {"source": "test"})
-    script = Path(__file__).resolve().parents[1] / "bench" / "record_recommendation.py"
-    spec = importlib.util.spec_from_file_location("record_recommendation", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_bench_script("record_recommendation")
     argv = [str(path), "--method", "dc", "--set", "layer=0", "--set", "lr_feat=0.1", "--evidence", "a test"]
     monkeypatch.setattr(sys, "argv", ["record_recommendation.py", *argv])
     module.main()

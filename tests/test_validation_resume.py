@@ -3,23 +3,12 @@ stopped -- in its distillation or among its scorers -- and scores exactly what a
 
 import pytest
 import torch
+from conftest import load_bench_script
 
 import latentdd.engine.layer_auto as layer_auto
 import latentdd.engine.steps as steps
 from latentdd import api
 from latentdd.config import build_config
-
-
-def _validate_variants(name: str):
-    """bench/validate_variants.py as a module (a script, not a package)."""
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "bench" / "validate_variants.py"
-    spec = importlib.util.spec_from_file_location(name, script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _dying(monkeypatch, module, name: str, at_call: int) -> dict[str, int]:
@@ -71,7 +60,7 @@ def test_a_killed_validation_continues_where_it_stopped_with_the_same_score(
 
 
 def test_validate_variants_keeps_a_variants_parts_only_for_its_own_settings(tmp_path):
-    module = _validate_variants("validate_variants")
+    module = load_bench_script("validate_variants")
     out, settings = tmp_path / "val.json", {"method": "dm", "lr_feat": 1, "layer_auto_models": ["alexnet"]}
     parts = module.resume_folder(out, "ae", settings)
     (parts / "distill.pt").write_text("a checkpoint")
@@ -87,7 +76,7 @@ def test_workers_share_one_validation_and_wait_for_each_others_variants(tmp_path
 
     from latentdd.claims import try_claim
 
-    module = _validate_variants("validate_variants_workers")
+    module = load_bench_script("validate_variants", "validate_variants_workers")
     monkeypatch.setattr(module, "WAIT_SECONDS", 0.05)
     scored = []
     monkeypatch.setattr(
